@@ -1,0 +1,444 @@
+"""Exact derivatives of the trajectory: BPTT, JVP, RTRL, one-step forms.
+
+SPEC 2. Letters: ``B`` sequences, ``T`` steps, ``D`` inputs, ``N`` hidden
+units, ``O`` outputs, ``P`` trainable parameters. ``A_t = dF/dh`` and
+``D_t = dF/dtheta`` of the step mapping ``h_t`` to ``h_{t+1}`` (SPEC 2.1).
+
+Three ways through the same chain rule, each written out by hand:
+
+- reverse (BPTT, SPEC 2.2): ``lam_t = q_t + A_t^T lam_{t+1}``,
+  ``J^T q = sum_t D_{t-1}^T lam_t`` — :func:`vjp`;
+- forward (JVP, SPEC 2.3): ``dh_{t+1} = A_t dh_t + D_t dtheta`` — :func:`jvp`;
+- forward sensitivities (RTRL, SPEC 2.1): ``J_{t+1} = A_t J_t + D_t`` —
+  :func:`state_jacobian`.
+
+Parameter vectors are in the order of SPEC 1.2; states do not depend on the
+readout blocks ``C``, ``d``, whose columns of ``J`` are zero. Arrays are
+validated and upcast to float64.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import _validation as val
+from .cells import (apply_A, apply_A_T, apply_D, apply_D_T, d2tanh, d3tanh,
+                    dtanh)
+from .trajectories import check_inputs, check_model, check_targets, rollout
+
+__all__ = [
+    "StepForms",
+    "jvp",
+    "loss_and_grad",
+    "output_jvp",
+    "output_vjp",
+    "state_jacobian",
+    "step_forms",
+    "vjp",
+]
+
+#: Ways to build the state Jacobian.
+JACOBIAN_METHODS = ("rtrl", "bptt")
+
+#: Views of one step for :func:`step_forms`.
+VIEWS = ("map", "flow")
+
+
+# -- packing helpers ---------------------------------------------------------
+def _pack(model, blocks):
+    """Concatenate a dict of block arrays into theta order (zeros if absent).
+
+    The result is complex when a block is (``A_theta`` with complex vectors).
+    """
+    dtype = np.result_type(np.float64, *(np.asarray(v) for v in blocks.values()))
+    out = np.zeros(model.n_params, dtype=dtype)
+    for name, sl in model.param_slices.items():
+        if name in blocks:
+            out[sl] = np.ravel(blocks[name])
+    return out
+
+
+def _direction_blocks(model, dtheta):
+    dtheta = val.as_real_array("dtheta", dtheta, shape=(model.n_params,))
+    return model.split(dtheta, "dtheta")
+
+
+# -- reverse mode ------------------------------------------------------------
+def _reverse_sweep(model, caches, q):
+    """BPTT over cached steps for a state cotangent ``q (B, T, N)``.
+
+    Returns the parameter blocks of ``J^T q`` (W, U, b summed over the batch),
+    the cotangent of the initial states ``(B, N)`` and of the inputs
+    ``(B, T, D)``.
+    """
+    n, n_in = model.n_hidden, model.n_in
+    gW, gU, gb = np.zeros((n, n)), np.zeros((n, n_in)), np.zeros(n)
+    gX = np.empty(q.shape[:2] + (n_in,))
+
+    lam = np.zeros_like(q[:, 0])
+    for t in reversed(range(q.shape[1])):
+        # cotangent of h_{t+1}: its own loss term plus what flows back
+        lam = q[:, t] + lam
+        cache = caches[t]
+        dW, dU, db = apply_D_T(cache, lam)
+        gW += dW
+        gU += dU
+        gb += db
+        gX[:, t] = (cache.g * lam) @ model.U
+        # cotangent of h_t
+        lam = apply_A_T(model.cell, cache, model.W, model.dt, lam)
+
+    blocks = {"W": gW, "U": gU, "b": gb, "h0": lam.sum(axis=0)}
+    return blocks, lam, gX
+
+
+def vjp(model, X, q, h0=None):
+    """Vector-Jacobian product by backpropagation through time (SPEC 2.2).
+
+    Parameters
+    ----------
+    model : RNN
+    X : array_like, shape (B, T, D)
+    q : array_like, shape (B, T, N)
+        Cotangent of every state ``H[b, t]``.
+    h0 : array_like, shape (N,) or (B, N), optional
+
+    Returns
+    -------
+    g_theta : ndarray, shape (P,)
+        ``J^T q`` in the parameter order of SPEC 1.2 (zeros for ``C``, ``d``).
+    g_h0 : ndarray, shape (B, N)
+        Cotangent of each sequence's initial state.
+    g_X : ndarray, shape (B, T, D)
+        Cotangent of each input.
+    """
+    X, h0 = check_inputs(model, X, h0)
+    q = val.as_real_array("q", q, shape=X.shape[:2] + (model.n_hidden,))
+    _, caches = rollout(model, X, h0)
+    blocks, g_h0, g_X = _reverse_sweep(model, caches, q)
+    return _pack(model, blocks), g_h0, g_X
+
+
+# -- forward mode ------------------------------------------------------------
+def _forward_sweep(model, caches, blocks, n_seq):
+    """JVP over cached steps for a direction given as blocks."""
+    n = model.n_hidden
+    dh = np.tile(blocks["h0"], (n_seq, 1)) if "h0" in blocks else np.zeros(
+        (n_seq, n))
+    dH = np.empty((n_seq, len(caches), n))
+    for t, cache in enumerate(caches):
+        dh = apply_A(model.cell, cache, model.W, model.dt, dh) + apply_D(
+            cache, blocks.get("W"), blocks.get("U"), blocks.get("b"))
+        dH[:, t] = dh
+    return dH
+
+
+def jvp(model, X, dtheta, h0=None):
+    """Jacobian-vector product of the states (SPEC 2.3).
+
+    Parameters
+    ----------
+    model : RNN
+    X : array_like, shape (B, T, D)
+    dtheta : array_like, shape (P,)
+    h0 : array_like, shape (N,) or (B, N), optional
+
+    Returns
+    -------
+    dH : ndarray, shape (B, T, N)
+        ``J dtheta`` reshaped.
+    """
+    X, h0 = check_inputs(model, X, h0)
+    blocks = _direction_blocks(model, dtheta)
+    _, caches = rollout(model, X, h0)
+    return _forward_sweep(model, caches, blocks, X.shape[0])
+
+
+# -- the full Jacobian -------------------------------------------------------
+def _D_columns(model):
+    """Row and column indices of the nonzero entries of ``D_t`` per block.
+
+    ``dF_i/dW_ik = g_i r_k``, ``dF_i/dU_ik = g_i x_k``, ``dF_i/db_i = g_i``:
+    one row per unit, its own contiguous run of columns (SPEC 2.1).
+    """
+    n, n_in, sl = model.n_hidden, model.n_in, model.param_slices
+    idx = {}
+    if "W" in sl:
+        idx["W"] = (np.repeat(np.arange(n), n), sl["W"].start + np.arange(n * n))
+    if "U" in sl:
+        idx["U"] = (np.repeat(np.arange(n), n_in),
+                    sl["U"].start + np.arange(n * n_in))
+    if "b" in sl:
+        idx["b"] = (np.arange(n), sl["b"].start + np.arange(n))
+    return idx
+
+
+def _rtrl(model, caches, n_seq):
+    """Forward sensitivities ``J_{t+1} = A_t J_t + D_t`` (SPEC 2.1)."""
+    n, P = model.n_hidden, model.n_params
+    J = np.empty((n_seq, len(caches), n, P))
+    Jt = np.zeros((n_seq, n, P))
+    if "h0" in model.param_slices:
+        Jt[:, :, model.param_slices["h0"]] = np.eye(n)
+    idx = _D_columns(model)
+
+    for t, cache in enumerate(caches):
+        Jt = apply_A(model.cell, cache, model.W, model.dt, Jt)
+        # D_t, scattered into its sparse positions, never built densely
+        g = cache.g[:, :, None]
+        values = {"W": g * cache.r[:, None, :], "U": g * cache.x[:, None, :],
+                  "b": cache.g}
+        for name, (rows, cols) in idx.items():
+            Jt[:, rows, cols] += values[name].reshape(n_seq, -1)
+        J[:, t] = Jt
+    return J
+
+
+def state_jacobian(model, X, h0=None, method="rtrl"):
+    """The full state Jacobian ``J[b, t, i, p] = dH[b, t, i] / dtheta_p``.
+
+    SPEC 2.1. ``method="rtrl"`` runs the forward sensitivities, exploiting the
+    block sparsity of ``D_t``; ``method="bptt"`` builds ``J`` row by row from
+    VJPs with unit cotangents (slow, an independent check). Both agree to
+    round-off.
+
+    Parameters
+    ----------
+    model : RNN
+    X : array_like, shape (B, T, D)
+    h0 : array_like, shape (N,) or (B, N), optional
+    method : {"rtrl", "bptt"}
+
+    Returns
+    -------
+    J : ndarray, shape (B, T, N, P)
+    """
+    val.check_choice("method", method, JACOBIAN_METHODS)
+    X, h0 = check_inputs(model, X, h0)
+    _, caches = rollout(model, X, h0)
+    n_seq, T, n = X.shape[0], X.shape[1], model.n_hidden
+    if method == "rtrl":
+        return _rtrl(model, caches, n_seq)
+
+    J = np.empty((n_seq, T, n, model.n_params))
+    q = np.zeros((n_seq, T, n))
+    for index in np.ndindex(n_seq, T, n):
+        q[index] = 1.0
+        J[index] = _pack(model, _reverse_sweep(model, caches, q)[0])
+        q[index] = 0.0
+    return J
+
+
+# -- through the readout -----------------------------------------------------
+def _readout_cotangent(model, H, R):
+    """Parameter blocks of the readout for an output cotangent ``R``."""
+    return {"C": np.einsum("bto,btn->on", R, H), "d": R.sum(axis=(0, 1))}
+
+
+def output_vjp(model, X, r, h0=None):
+    """``J_y^T r`` for the outputs ``Y = H C^T + d`` (SPEC 3.1).
+
+    Parameters
+    ----------
+    model : RNN
+    X : array_like, shape (B, T, D)
+    r : array_like, shape (B, T, O)
+    h0 : array_like, shape (N,) or (B, N), optional
+
+    Returns
+    -------
+    g_theta : ndarray, shape (P,)
+        Includes the ``C`` and ``d`` blocks when they are trainable.
+    """
+    X, h0 = check_inputs(model, X, h0)
+    r = val.as_real_array("r", r, shape=X.shape[:2] + (model.n_out,))
+    H, caches = rollout(model, X, h0)
+    blocks = _reverse_sweep(model, caches, r @ model.C)[0]
+    blocks.update(_readout_cotangent(model, H, r))
+    return _pack(model, blocks)
+
+
+def output_jvp(model, X, dtheta, h0=None):
+    """``J_y dtheta`` for the outputs ``Y = H C^T + d``.
+
+    Parameters
+    ----------
+    model : RNN
+    X : array_like, shape (B, T, D)
+    dtheta : array_like, shape (P,)
+    h0 : array_like, shape (N,) or (B, N), optional
+
+    Returns
+    -------
+    dY : ndarray, shape (B, T, O)
+    """
+    X, h0 = check_inputs(model, X, h0)
+    blocks = _direction_blocks(model, dtheta)
+    H, caches = rollout(model, X, h0)
+    dY = _forward_sweep(model, caches, blocks, X.shape[0]) @ model.C.T
+    if "C" in blocks:
+        dY += H @ blocks["C"].T
+    if "d" in blocks:
+        dY += blocks["d"]
+    return dY
+
+
+def loss_and_grad(model, X, Y_target, h0=None):
+    """The loss of SPEC 1.3 and its gradient by BPTT.
+
+    ``L = 1/(2 B T) sum_{b,t} |C h_bt + d - y*_bt|^2``.
+
+    Parameters
+    ----------
+    model : RNN
+    X : array_like, shape (B, T, D)
+    Y_target : array_like, shape (B, T, O)
+    h0 : array_like, shape (N,) or (B, N), optional
+
+    Returns
+    -------
+    L : float
+    g : ndarray, shape (P,)
+    """
+    X, h0 = check_inputs(model, X, h0)
+    Y_target = check_targets(model, X, Y_target)
+    H, caches = rollout(model, X, h0)
+    scale = 1.0 / (X.shape[0] * X.shape[1])
+
+    R = H @ model.C.T + model.d - Y_target
+    L = 0.5 * scale * float(np.sum(R * R))
+    blocks = _reverse_sweep(model, caches, scale * (R @ model.C))[0]
+    blocks.update(_readout_cotangent(model, H, scale * R))
+    return L, _pack(model, blocks)
+
+
+# -- multilinear forms of one step -------------------------------------------
+@dataclass(frozen=True)
+class StepForms:
+    """Taylor forms of one step at a point (SPEC 2.4).
+
+    ``F(h + y) = F(h) + A y + 1/2 B(y, y) + 1/6 C(y, y, y) + O(|y|^4)``.
+
+    Attributes
+    ----------
+    value : ndarray, shape (N,)
+        ``F(h)`` (map) or ``f(h)`` (flow).
+    A : ndarray, shape (N, N)
+    B : callable
+        ``B(u, v) -> (N,)``, symmetric bilinear; complex vectors allowed.
+    C : callable
+        ``C(u, v, w) -> (N,)``, symmetric trilinear.
+    dtheta : ndarray, shape (N, P)
+        ``dF/dtheta`` (trainable blocks, SPEC 1.2 order; zero columns for
+        ``C``, ``d``, ``h0``).
+    A_theta : callable
+        ``A_theta(w, v) -> (P,)``: the gradient of the bilinear ``w^T A v``
+        with respect to theta at fixed ``h`` and input (no conjugation; pass
+        ``conj(w)`` for ``w^H A v``).
+    """
+
+    value: np.ndarray
+    A: np.ndarray
+    B: Callable
+    C: Callable
+    dtheta: np.ndarray
+    A_theta: Callable
+
+
+def step_forms(model, h, x=None, view="map"):
+    """Derivatives of one step at a state ``h`` and constant input ``x``.
+
+    SPEC 2.4. ``view="map"`` gives the cell's map ``F``; ``view="flow"``
+    (``euler`` only) the vector field ``f = -h + W tanh(h) + U x + b`` whose
+    Euler map is ``F = h + dt f``.
+
+    Parameters
+    ----------
+    model : RNN
+    h : array_like, shape (N,)
+    x : array_like, shape (D,), optional
+        Zeros when omitted.
+    view : {"map", "flow"}
+
+    Returns
+    -------
+    forms : StepForms
+    """
+    check_model(model)
+    val.check_choice("view", view, VIEWS)
+    if view == "flow" and model.cell != "euler":
+        raise ValueError(
+            f"view='flow' needs the euler cell (a vector field); this model's "
+            f"cell is {model.cell!r}"
+        )
+    n = model.n_hidden
+    h = val.as_real_array("h", h, shape=(n,))
+    x = np.zeros(model.n_in) if x is None else val.as_real_array(
+        "x", x, shape=(model.n_in,))
+    if model.cell == "euler":
+        scale = 1.0 if view == "flow" else model.dt
+        return _euler_forms(model, h, x, scale, view)
+    return _elman_forms(model, h, x, model.W)
+
+
+def _dtheta_dense(model, g, r, x):
+    """Dense ``dF/dtheta (N, P)`` from the sparse rule ``g * (dW r + dU x + db)``."""
+    n = model.n_hidden
+    blocks = {
+        "W": np.einsum("ij,k->ijk", np.diag(g), r),
+        "U": np.einsum("ij,k->ijk", np.diag(g), x),
+        "b": np.diag(g),
+    }
+    out = np.zeros((n, model.n_params))
+    for name, sl in model.param_slices.items():
+        if name in blocks:
+            out[:, sl] = blocks[name].reshape(n, -1)
+    return out
+
+
+def _euler_forms(model, h, x, scale, view):
+    """Forms of ``F = h + dt f`` (scale = dt) or of ``f`` (scale = 1)."""
+    W, n = model.W, model.n_hidden
+    t = np.tanh(h)
+    s1, s2, s3 = dtanh(t), d2tanh(t), d3tanh(t)
+    f = -h + W @ t + model.U @ x + model.b
+    if view == "flow":
+        value, A = f, -np.eye(n) + W * s1
+    else:
+        value = h + model.dt * f
+        A = (1.0 - model.dt) * np.eye(n) + model.dt * W * s1
+
+    def B(u, v):
+        return scale * (W @ (s2 * u * v))
+
+    def C(u, v, w):
+        return scale * (W @ (s3 * u * v * w))
+
+    def A_theta(w, v):
+        return scale * _pack(model, {"W": np.outer(w, s1 * v)})
+
+    dtheta = _dtheta_dense(model, np.full(n, scale), t, x)
+    return StepForms(value, A, B, C, dtheta, A_theta)
+
+
+def _elman_forms(model, h, x, W):
+    """Forms of ``F = tanh(W h + U x + b)``, with ``z`` the pre-activation."""
+    z = W @ h + model.U @ x + model.b
+    t = np.tanh(z)
+    s1, s2, s3 = dtanh(t), d2tanh(t), d3tanh(t)
+
+    def B(u, v):
+        return s2 * (W @ u) * (W @ v)
+
+    def C(u, v, w):
+        return s3 * (W @ u) * (W @ v) * (W @ w)
+
+    def A_theta(w, v):
+        # w^T diag(s1(z)) W v, differentiated in W directly and through z
+        c = w * s2 * (W @ v)
+        return _pack(model, {"W": np.outer(w * s1, v) + np.outer(c, h),
+                             "U": np.outer(c, x), "b": c})
+
+    dtheta = _dtheta_dense(model, s1, h, x)
+    return StepForms(t, s1[:, None] * W, B, C, dtheta, A_theta)
