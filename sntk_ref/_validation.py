@@ -55,7 +55,14 @@ def as_real_array(name, value, ndim=None, shape=None, finite=True):
     """
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a real array, got {_describe(value)}")
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        # numpy refuses ragged nested sequences before any check can run
+        raise TypeError(
+            f"{name} must be a real numeric array, got ragged or mixed input "
+            f"({exc})"
+        ) from exc
     if arr.dtype == object:
         raise TypeError(
             f"{name} must be a real numeric array, got dtype object "

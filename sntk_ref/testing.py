@@ -127,7 +127,7 @@ def _compare(analytic, numeric, rtol, atol_rel, kind):
             f"difference {numeric.shape}"
         )
     if not (np.isfinite(analytic).all() and np.isfinite(numeric).all()):
-        return CheckResult(False, np.inf, rtol, kind + " (non-finite values)")
+        return CheckResult(False, np.inf, 1.0, kind + " (non-finite values)")
     floor = atol_rel * max(float(np.max(np.abs(numeric), initial=0.0)), 1e-300)
     bound = rtol * np.abs(numeric) + floor
     ratio = np.abs(analytic - numeric) / bound
