@@ -1,0 +1,699 @@
+"""Gradient descent, damped Gauss-Newton, low-rank natural gradient, training.
+
+SPEC 7. Letters: ``B`` sequences, ``T`` steps, ``O`` outputs, ``P`` trainable
+parameters, ``M = B T O`` stacked outputs. ``J_y (M, P)`` is the Jacobian of
+the stacked outputs, ``r (M,)`` the stacked residuals ``y - y*``, and for the
+loss of SPEC 1.3
+
+    g = grad L = J_y^T r / (B T),        G = J_y^T J_y / (B T)
+
+(the Gauss-Newton matrix; the Fisher matrix of a unit Gaussian output model).
+Both carry the batch normalisation ``1 / (B T)``, so every step here is
+unchanged when the data set is duplicated.
+
+- :func:`damped_solve` -- the damped least-squares step on a plain matrix,
+  primal ``-(J^T J + lam I)^{-1} J^T r`` or dual ``-J^T (J J^T + lam I)^{-1} r``;
+  Cholesky when well conditioned, a least-squares SVD solve otherwise (never
+  ``inv``);
+- :func:`woodbury_solve` -- ``(lam I + U U^T)^{-1} v`` through the dual solve;
+- :func:`gauss_newton_step` -- ``-eta (G + lam I)^{-1} g`` for an RNN;
+- :class:`GradientDescent`, :class:`DampedGaussNewton`,
+  :class:`LowRankNaturalGradient` -- optimisers sharing
+  ``step(model, X, Y, h0=None) -> (new_model, info)``;
+- :func:`train` -- the full-batch loop, returning a :class:`TrainRecord`.
+"""
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+
+from . import _validation as val
+from .derivatives import (_forward_sweep, _pack, _reverse_sweep,
+                          state_jacobian)
+from .trajectories import (TrajectoryError, check_inputs, check_targets,
+                           loss, rollout)
+
+__all__ = [
+    "DampedGaussNewton",
+    "GradientDescent",
+    "LowRankNaturalGradient",
+    "TrainRecord",
+    "damped_solve",
+    "gauss_newton_step",
+    "train",
+    "woodbury_solve",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The two algebraically equal forms of the damped step (SPEC 7).
+FORMS = ("dual", "primal")
+
+#: Cholesky is used only when ``lam / (lam + |J|_F^2)``, a lower bound on the
+#: reciprocal condition number of the damped Gram matrix, is at least this;
+#: then its error is below ``eps / 1e-6 ~ 2e-10``. Otherwise the SVD of ``J``.
+CHOLESKY_MIN_RCOND = 1e-6
+
+#: Singular values of ``J`` at or below ``LSTSQ_RCOND * max(M, P) * s_max``
+#: count as zero in the SVD fallback (numpy's ``matrix_rank`` cutoff).
+LSTSQ_RCOND = float(np.finfo(np.float64).eps)
+
+#: Default damping of :class:`DampedGaussNewton`, in the units of ``G``.
+DEFAULT_GN_DAMPING = 1e-3
+
+#: Default damping of :class:`LowRankNaturalGradient`, in the units of ``G``.
+DEFAULT_LOWRANK_DAMPING = 1e-8
+
+#: Relative tolerance of the Lanczos eigenpairs (``eigsh(tol=...)``).
+LANCZOS_TOL = 1e-10
+
+#: Statuses of :class:`TrainRecord`.
+STATUSES = ("completed", "callback", "nonfinite")
+
+
+# -- damped least squares on a plain matrix ----------------------------------
+def _svd_solve(J, r, damping):
+    """The damped step from the thin SVD ``J = U diag(s) V^T`` (as gelsd).
+
+    ``delta = -V diag(s / (s^2 + lam)) U^T r``, with singular values at or
+    below ``LSTSQ_RCOND * max(M, P) * s_max`` counted as zero: below that
+    level they are round-off, not data. At ``lam = 0`` this is the
+    minimum-norm least-squares step ``-J^+ r``, and as ``lam -> 0`` the step
+    tends to it. ``J^T J`` is never formed.
+    """
+    U, s, Vt = scipy.linalg.svd(J, full_matrices=False)
+    if s.size == 0 or s[0] == 0.0:
+        return np.zeros(J.shape[1])
+    keep = s > LSTSQ_RCOND * max(J.shape) * s[0]
+    U, s, Vt = U[:, keep], s[keep], Vt[keep]
+    return -Vt.T @ ((s / (s * s + damping)) * (U.T @ r))
+
+
+def _damped_solve(J, r, damping, form):
+    """:func:`damped_solve` without validation; returns ``(delta, solver)``."""
+    gram_norm = float(np.sum(J * J))
+    if damping > 0 and damping >= CHOLESKY_MIN_RCOND * (damping + gram_norm):
+        try:
+            if form == "primal":
+                factor = scipy.linalg.cho_factor(J.T @ J + damping * np.eye(
+                    J.shape[1]))
+                return -scipy.linalg.cho_solve(factor, J.T @ r), "cholesky"
+            factor = scipy.linalg.cho_factor(J @ J.T + damping * np.eye(
+                J.shape[0]))
+            return -J.T @ scipy.linalg.cho_solve(factor, r), "cholesky"
+        except np.linalg.LinAlgError:
+            logger.debug("Cholesky failed; falling back to the SVD solve")
+    return _svd_solve(J, r, damping), "svd"
+
+
+def damped_solve(J, r, damping, form="dual"):
+    """The damped least-squares (Levenberg-Marquardt) step of a plain matrix.
+
+    SPEC 7, without the batch normalisation::
+
+        delta = -(J^T J + lam I)^{-1} J^T r        (primal, P x P)
+              = -J^T (J J^T + lam I)^{-1} r        (dual,   M x M)
+
+    Cholesky (``scipy.linalg.cho_factor``) when ``lam / (lam + |J|_F^2) >=``
+    :data:`CHOLESKY_MIN_RCOND` (so the factorised matrix has condition number
+    at most 1e6); otherwise, or if Cholesky fails, the least-squares route
+    of LAPACK's ``gelsd``: the thin SVD of ``J`` with the filter factors
+    ``s / (s^2 + lam)``, never forming ``J^T J`` (both forms give the same
+    result there). Never ``inv``. Singular values at or below
+    ``LSTSQ_RCOND * max(M, P) * s_max`` are round-off and count as zero, so
+    at ``lam = 0`` the result is the minimum-norm step ``-J^+ r`` and as
+    ``lam -> 0`` the step tends to it continuously. Always finite for finite
+    input.
+
+    Parameters
+    ----------
+    J : array_like, shape (M, P)
+    r : array_like, shape (M,)
+    damping : float
+        ``lam >= 0``.
+    form : {"dual", "primal"}
+
+    Returns
+    -------
+    delta : ndarray, shape (P,)
+    """
+    J = val.as_real_array("J", J, ndim=2)
+    r = val.as_real_array("r", r, shape=(J.shape[0],))
+    damping = val.check_scalar("damping", damping, 0.0)
+    val.check_choice("form", form, FORMS)
+    return _damped_solve(J, r, damping, form)[0]
+
+
+def woodbury_solve(U, v, damping):
+    """Solve ``(lam I + U U^T) x = v`` through the dual (Woodbury) form.
+
+    SPEC 7. ``x = (v - U (lam I + U^T U)^{-1} U^T v) / lam``, where
+    ``U (lam I + U^T U)^{-1} U^T v`` is minus the dual :func:`damped_solve`
+    step of ``J = U^T``, ``r = U^T v`` -- so the small ``K x K`` capacitance
+    is solved by Cholesky only when well conditioned and through the SVD of
+    ``U`` otherwise (rank-deficient ``U`` included).
+
+    Parameters
+    ----------
+    U : array_like, shape (n, K)
+    v : array_like, shape (n,)
+    damping : float
+        ``lam > 0`` (at ``lam = 0`` the system is singular when ``K < n``).
+
+    Returns
+    -------
+    x : ndarray, shape (n,)
+
+    Notes
+    -----
+    For tiny ``lam`` the solution is dominated by ``v_perp / lam`` (``v_perp``
+    the part of ``v`` outside the range of ``U``); its normwise backward error
+    stays at round-off, but the plain residual ``|(lam I + U U^T) x - v|`` of
+    any float64 ``x`` is of order ``eps |U|^2 |x|``, which can exceed ``|v|``
+    for ``lam`` near ``eps |U|^2``.
+    """
+    U = val.as_real_array("U", U, ndim=2)
+    v = val.as_real_array("v", v, shape=(U.shape[0],))
+    damping = val.check_scalar("damping", damping, 0.0, low_open=True)
+    projected = -_damped_solve(U.T, U.T @ v, damping, "dual")[0]
+    return (v - projected) / damping
+
+
+# -- the outputs linearised at one rollout -----------------------------------
+class _Linearisation:
+    """Loss, gradient, ``J_y`` and ``J_y^T`` of one model on one data set.
+
+    One rollout is shared by every product (SPEC 2.2, 2.3); ``calls`` counts
+    the ``G`` products.
+    """
+
+    def __init__(self, model, X, Y, h0):
+        self.model, self.n_seq = model, X.shape[0]
+        self.scale = 1.0 / (X.shape[0] * X.shape[1])
+        self.H, self.caches = rollout(model, X, h0)
+        self.R = self.H @ model.C.T + model.d - Y
+        self.loss = 0.5 * self.scale * float(np.sum(self.R * self.R))
+        self.grad = self.scale * self.vjp(self.R)
+        self.calls = 0
+
+    def jvp(self, v):
+        """``J_y v``, shape (B, T, O), for ``v (P,)``."""
+        blocks = self.model.split(v)
+        dY = _forward_sweep(self.model, self.caches, blocks, self.n_seq)
+        dY = dY @ self.model.C.T
+        if "C" in blocks:
+            dY += self.H @ blocks["C"].T
+        if "d" in blocks:
+            dY += blocks["d"]
+        return dY
+
+    def vjp(self, R):
+        """``J_y^T R``, shape (P,), for ``R (B, T, O)``."""
+        blocks = _reverse_sweep(self.model, self.caches, R @ self.model.C)[0]
+        blocks["C"] = np.einsum("bto,btn->on", R, self.H)
+        blocks["d"] = R.sum(axis=(0, 1))
+        return _pack(self.model, blocks)
+
+    def gauss_newton(self, v):
+        """``G v = J_y^T (J_y v) / (B T)``, one JVP and one VJP."""
+        self.calls += 1
+        return self.scale * self.vjp(self.jvp(np.ravel(v)))
+
+    def operator(self):
+        """``G`` as a ``scipy.sparse.linalg.LinearOperator``."""
+        P = self.model.n_params
+        return LinearOperator((P, P), matvec=self.gauss_newton,
+                              dtype=np.float64)
+
+
+def _output_jacobian(model, X, h0):
+    """Dense ``J_y``, shape (B T O, P), from the RTRL state Jacobian."""
+    J = np.einsum("on,btnp->btop", model.C, state_jacobian(model, X, h0))
+    H = rollout(model, X, h0)[0]
+    sl = model.param_slices
+    if "C" in sl:
+        eye = np.eye(model.n_out)
+        J[..., sl["C"]] = np.einsum("oq,btn->btoqn", eye, H).reshape(
+            J.shape[:3] + (-1,))
+    if "d" in sl:
+        J[..., sl["d"]] = np.eye(model.n_out)
+    return J.reshape(-1, model.n_params), H
+
+
+def _check_problem(model, X, Y, h0):
+    X, h0 = check_inputs(model, X, h0)
+    return X, check_targets(model, X, Y), h0
+
+
+def _gauss_newton(model, X, Y, h0, damping, form, lr):
+    """Validated inputs -> ``(dtheta, info)`` of the damped GN step."""
+    J, H = _output_jacobian(model, X, h0)
+    r = (H @ model.C.T + model.d - Y).ravel()
+    root = np.sqrt(X.shape[0] * X.shape[1])
+
+    # G = Jt^T Jt and g = Jt^T rt with Jt = J / sqrt(BT), rt = r / sqrt(BT)
+    delta, solver = _damped_solve(J / root, r / root, damping, form)
+    dtheta = lr * delta
+    info = {"loss": 0.5 * float(r @ r) / root**2,
+            "grad_norm": float(np.linalg.norm(J.T @ r)) / root**2,
+            "step_norm": float(np.linalg.norm(dtheta)), "solver": solver}
+    return dtheta, info
+
+
+def gauss_newton_step(model, X, Y, damping, form="dual", lr=1.0, h0=None):
+    """The damped Gauss-Newton (natural-gradient) step of SPEC 7.
+
+    ``dtheta = -eta (G + lam I)^{-1} g = -eta J_y^T (J_y J_y^T + B T lam I)^{-1}
+    r`` with ``G = J_y^T J_y / (B T)``, ``g = J_y^T r / (B T)``; ``J_y`` is
+    built densely (RTRL). The solve is :func:`damped_solve` on
+    ``J_y / sqrt(B T)``: the two forms agree to about 1e-10 relative for
+    ``lam >= 1e-8 |G|``, and ``lam = 0`` gives the pseudo-inverse step
+    ``-eta J_y^+ r``.
+
+    Parameters
+    ----------
+    model : RNN
+    X : array_like, shape (B, T, D)
+    Y : array_like, shape (B, T, O)
+        Targets.
+    damping : float
+        ``lam >= 0``, in the units of ``G``.
+    form : {"dual", "primal"}
+        Solve the ``M x M`` (``M = B T O``) or the ``P x P`` system.
+    lr : float
+        ``eta > 0``.
+    h0 : array_like, shape (N,) or (B, N), optional
+
+    Returns
+    -------
+    dtheta : ndarray, shape (P,)
+    """
+    X, Y, h0 = _check_problem(model, X, Y, h0)
+    damping = val.check_scalar("damping", damping, 0.0)
+    val.check_choice("form", form, FORMS)
+    lr = val.check_scalar("lr", lr, 0.0, low_open=True)
+    return _gauss_newton(model, X, Y, h0, damping, form, lr)[0]
+
+
+# -- optimisers ----------------------------------------------------------------
+class _Optimizer:
+    """Shared interface: ``step(model, X, Y, h0=None) -> (new_model, info)``.
+
+    ``info`` always holds ``loss`` and ``grad_norm`` at the current model and
+    ``step_norm = |dtheta|``; the new model is ``model.with_theta(theta +
+    dtheta)``.
+    """
+
+    def step(self, model, X, Y, h0=None):
+        """One full-batch step (SPEC 7).
+
+        Parameters
+        ----------
+        model : RNN
+        X : array_like, shape (B, T, D)
+        Y : array_like, shape (B, T, O)
+        h0 : array_like, shape (N,) or (B, N), optional
+
+        Returns
+        -------
+        new_model : RNN
+        info : dict
+            ``loss``, ``grad_norm``, ``step_norm`` and method-specific
+            entries.
+
+        Raises
+        ------
+        TrajectoryError
+            When the rollout of ``model`` overflows.
+        FloatingPointError
+            When ``theta + dtheta`` is not finite (``train`` turns both into
+            the status ``"nonfinite"``).
+        """
+        X, Y, h0 = _check_problem(model, X, Y, h0)
+        dtheta, info = self._direction(model, X, Y, h0)
+        theta = model.theta + dtheta
+        if not np.isfinite(theta).all():
+            raise FloatingPointError("the step left the finite floats")
+        return model.with_theta(theta), info
+
+
+class GradientDescent(_Optimizer):
+    """Plain gradient descent, ``dtheta = -eta g`` (SPEC 7).
+
+    Parameters
+    ----------
+    lr : float
+        ``eta > 0``.
+    """
+
+    def __init__(self, lr):
+        self.lr = val.check_scalar("lr", lr, 0.0, low_open=True)
+
+    def _direction(self, model, X, Y, h0):
+        lin = _Linearisation(model, X, Y, h0)
+        dtheta = -self.lr * lin.grad
+        return dtheta, {"loss": lin.loss,
+                        "grad_norm": float(np.linalg.norm(lin.grad)),
+                        "step_norm": float(np.linalg.norm(dtheta))}
+
+    def __repr__(self):
+        return f"GradientDescent(lr={self.lr})"
+
+
+class DampedGaussNewton(_Optimizer):
+    """The damped Gauss-Newton step of :func:`gauss_newton_step` (SPEC 7).
+
+    Parameters
+    ----------
+    lr : float
+        ``eta > 0``; 1 is the full Gauss-Newton step.
+    damping : float
+        ``lam >= 0`` in the units of ``G``; default
+        :data:`DEFAULT_GN_DAMPING`.
+    form : {"dual", "primal"}
+
+    Notes
+    -----
+    ``info`` also holds ``solver`` (``"cholesky"`` or ``"svd"``).
+    """
+
+    def __init__(self, lr=1.0, damping=DEFAULT_GN_DAMPING, form="dual"):
+        self.lr = val.check_scalar("lr", lr, 0.0, low_open=True)
+        self.damping = val.check_scalar("damping", damping, 0.0)
+        self.form = val.check_choice("form", form, FORMS)
+
+    def _direction(self, model, X, Y, h0):
+        return _gauss_newton(model, X, Y, h0, self.damping, self.form,
+                             self.lr)
+
+    def __repr__(self):
+        return (f"DampedGaussNewton(lr={self.lr}, damping={self.damping}, "
+                f"form={self.form!r})")
+
+
+@dataclass
+class _EigenCache:
+    """Eigenpairs of ``G`` and the state they were computed at."""
+
+    model: object
+    X: np.ndarray
+    h0: np.ndarray
+    sigma: np.ndarray
+    V: np.ndarray
+    sigma_ref: float
+    method: str
+    uses: int = 1
+
+
+class LowRankNaturalGradient(_Optimizer):
+    """The low-rank natural gradient of SPEC 7 (the reference algorithm).
+
+    ``dtheta = -eta [(I - V V^T) g + V diag(sigma_ref / (sigma_i + lam)) V^T g]``
+    with ``(sigma_i, V_i)`` the top ``r`` eigenpairs of ``G``, computed
+    matrix-free by Lanczos (``scipy.sparse.linalg.eigsh``, ``which="LA"``) on
+    ``G v = J_y^T (J_y v) / (B T)`` -- one JVP and one VJP over the rollout
+    that also gives the gradient. ``sigma_ref`` is ``sigma_{r+1}`` (so
+    ``r + 1`` eigenpairs are computed) unless a constant is given.
+
+    With ``r = P`` the projector ``I - V V^T`` vanishes and the step is
+    ``-eta sigma_ref (G + lam I)^{-1} g``: the damped Gauss-Newton step when
+    ``sigma_ref = 1``.
+
+    Parameters
+    ----------
+    lr : float
+        ``eta > 0``.
+    rank : int
+        ``r >= 1``; 1 near a real codimension-one bifurcation, 2 near Hopf.
+    damping : float
+        ``lam >= 0`` in the units of ``G``. A direction with
+        ``sigma_i + lam = 0`` (zero curvature, no damping) is left out of the
+        step: there ``g`` has no component, as ``g = J_y^T r / (B T)`` lies in
+        the range of ``G``.
+    refresh_every : int
+        ``m >= 1``: eigenpairs computed at one state serve the next ``m``
+        distinct states (amortising the Lanczos cost over ``m`` steps).
+    sigma_ref : float, optional
+        ``sigma_ref > 0``; ``None`` for ``sigma_{r+1}`` (then ``r < P``).
+    tol : float
+        Lanczos relative tolerance, default :data:`LANCZOS_TOL`.
+    ncv : int, optional
+        Lanczos basis size (``eigsh``'s default when None).
+    maxiter : int, optional
+        Lanczos restarts (``eigsh``'s default when None).
+
+    Notes
+    -----
+    Cache semantics. The optimiser keeps the last eigenpairs with the model
+    (all blocks, trainable or not), inputs ``X`` and ``h0`` they were
+    computed at. A step at exactly that model and data reuses them, so
+    applying the optimiser twice to the same state gives identical steps.
+    Other inputs (or another architecture) always trigger a fresh solve; a
+    different model reuses them only while fewer than ``refresh_every``
+    distinct states have used them. With the default ``refresh_every=1``
+    the eigenpairs are those of ``G`` at the current theta (to the Lanczos
+    tolerance). Lanczos starts from the previous top eigenvector (warm start)
+    or, on a fresh start, from the gradient (from a constant vector when the
+    gradient vanishes), so results are deterministic. When ``k + 1 >= P``
+    eigenpairs are wanted (``k = r`` or ``r + 1``), ``eigsh`` cannot be used
+    (it needs ``k < P - 1`` to be useful) and ``G`` is built densely from
+    ``P`` products and diagonalised with ``eigh``; the same happens, with a
+    warning, when Lanczos does not converge. Computed eigenvalues are
+    clipped at 0 (``G`` is PSD). :meth:`reset` clears the cache.
+
+    ``info`` also holds ``eigenvalues (r,)``, ``sigma_ref``, ``refreshed``,
+    ``eigen_method`` (``"lanczos"`` or ``"dense"``) and ``matvecs``, the
+    number of ``G`` products of this step.
+    """
+
+    def __init__(self, lr, rank=1, damping=DEFAULT_LOWRANK_DAMPING,
+                 refresh_every=1, sigma_ref=None, tol=LANCZOS_TOL, ncv=None,
+                 maxiter=None):
+        self.lr = val.check_scalar("lr", lr, 0.0, low_open=True)
+        self.rank = val.check_positive_int("rank", rank)
+        self.damping = val.check_scalar("damping", damping, 0.0)
+        self.refresh_every = val.check_positive_int("refresh_every",
+                                                    refresh_every)
+        self.sigma_ref = None if sigma_ref is None else val.check_scalar(
+            "sigma_ref", sigma_ref, 0.0, low_open=True)
+        self.tol = val.check_scalar("tol", tol, 0.0)
+        self.ncv = None if ncv is None else val.check_positive_int("ncv", ncv)
+        self.maxiter = None if maxiter is None else val.check_positive_int(
+            "maxiter", maxiter)
+        self.reset()
+
+    def reset(self):
+        """Forget the cached eigenpairs."""
+        self._cache = None
+
+    @property
+    def eigenpairs(self):
+        """``(sigma (r,), V (P, r))`` last used, or None before any step."""
+        c = self._cache
+        return None if c is None else (c.sigma.copy(), c.V.copy())
+
+    def _direction(self, model, X, Y, h0):
+        lin = _Linearisation(model, X, Y, h0)
+        cache, refreshed = self._eigenpairs(lin, model, X, h0)
+
+        # scale each amplified direction by sigma_ref / (sigma_i + lam)
+        g = lin.grad
+        denom = cache.sigma + self.damping
+        safe = np.where(denom > 0, denom, 1.0)
+        factor = np.where(denom > 0, cache.sigma_ref / safe, 0.0)
+        dtheta = -self.lr * (g + cache.V @ ((factor - 1.0) * (cache.V.T @ g)))
+
+        info = {"loss": lin.loss, "grad_norm": float(np.linalg.norm(g)),
+                "step_norm": float(np.linalg.norm(dtheta)),
+                "eigenvalues": cache.sigma.copy(),
+                "sigma_ref": cache.sigma_ref, "refreshed": refreshed,
+                "eigen_method": cache.method, "matvecs": lin.calls}
+        return dtheta, info
+
+    def _eigenpairs(self, lin, model, X, h0):
+        """The cache to use at this state, refreshed when the rules say."""
+        c = self._cache
+        same_data = (c is not None and c.V.shape[0] == model.n_params
+                     and c.model.trainable == model.trainable
+                     and c.model.cell == model.cell
+                     and np.array_equal(c.X, X) and np.array_equal(c.h0, h0))
+        if same_data and c.model == model:
+            return c, False
+        if same_data and c.uses < self.refresh_every:
+            c.uses += 1
+            return c, False
+
+        v0 = c.V[:, 0] if same_data else None
+        sigma, V, method = self._solve(lin, v0)
+        r = self.rank
+        sigma_ref = self.sigma_ref if self.sigma_ref is not None else float(
+            sigma[r])
+        self._cache = _EigenCache(model, X, h0, sigma[:r], V[:, :r],
+                                  sigma_ref, method)
+        return self._cache, True
+
+    def _solve(self, lin, v0):
+        """Top ``k`` eigenpairs of ``G``, descending: ``(sigma, V, method)``."""
+        P = lin.model.n_params
+        k = self.rank + (1 if self.sigma_ref is None else 0)
+        if k > P:
+            raise ValueError(
+                f"rank = {self.rank} needs {k} eigenpairs of G but P = {P}; "
+                "lower rank or give sigma_ref (needed when rank = P)"
+            )
+        if k + 1 >= P:
+            return (*_dense_top(lin, k), "dense")
+
+        if v0 is None:
+            g = lin.grad
+            v0 = g if np.any(g != 0) else np.ones(P)
+        try:
+            vals, vecs = eigsh(lin.operator(), k=k, which="LA", v0=v0,
+                               tol=self.tol, ncv=self.ncv,
+                               maxiter=self.maxiter)
+        except ArpackNoConvergence as err:
+            warnings.warn(f"Lanczos did not converge ({err}); using a dense "
+                          f"eigh of G from {P} products", stacklevel=4)
+            return (*_dense_top(lin, k), "dense")
+        order = np.argsort(vals)[::-1]
+        return np.maximum(vals[order], 0.0), vecs[:, order], "lanczos"
+
+    def __repr__(self):
+        return (f"LowRankNaturalGradient(lr={self.lr}, rank={self.rank}, "
+                f"damping={self.damping}, refresh_every={self.refresh_every},"
+                f" sigma_ref={self.sigma_ref})")
+
+
+def _dense_top(lin, k):
+    """Top ``k`` eigenpairs of ``G`` built from ``P`` products, descending."""
+    P = lin.model.n_params
+    G = np.column_stack([lin.gauss_newton(e) for e in np.eye(P)])
+    vals, vecs = np.linalg.eigh(0.5 * (G + G.T))
+    return np.maximum(vals[::-1][:k], 0.0), vecs[:, ::-1][:, :k]
+
+
+# -- training loop -------------------------------------------------------------
+@dataclass
+class TrainRecord:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    step : ndarray of int, shape (K,)
+        Recorded step indices (0-based).
+    loss : ndarray, shape (K,)
+        Loss at the model *before* each recorded step.
+    grad_norm : ndarray, shape (K,)
+        ``|g|`` there.
+    step_norm : ndarray, shape (K,)
+        ``|dtheta|`` of that step.
+    model : RNN
+        The final model.
+    final_loss : float
+        Loss of the final model (``inf`` when its trajectory is not finite).
+    n_steps : int
+        Number of updates applied.
+    status : {"completed", "callback", "nonfinite"}
+        Why training stopped.
+    message : str
+    """
+
+    step: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    step_norm: np.ndarray
+    model: object
+    final_loss: float
+    n_steps: int
+    status: str
+    message: str
+
+    @property
+    def success(self):
+        """False when training stopped on a non-finite value."""
+        return self.status != "nonfinite"
+
+
+def train(model, X, Y, optimizer, steps, callback=None, record_every=1,
+          h0=None):
+    """Full-batch training (SPEC 7, 8).
+
+    Step ``k`` computes ``optimizer.step(model_k, X, Y, h0)``; then
+    ``callback(k, model_k, info)`` is called (every step, with the model the
+    step's loss and gradient belong to); if it returns True training stops
+    and ``model_k`` is returned *without* the update. A non-finite loss, a
+    trajectory that overflows or a non-finite update stops training with
+    status ``"nonfinite"`` and returns the last model reached. Progress goes
+    to the ``sntk_ref.optim`` logger (INFO at recorded steps).
+
+    Parameters
+    ----------
+    model : RNN
+    X : array_like, shape (B, T, D)
+    Y : array_like, shape (B, T, O)
+    optimizer : GradientDescent, DampedGaussNewton or LowRankNaturalGradient
+        Anything with ``step(model, X, Y, h0) -> (new_model, info)`` whose
+        ``info`` holds ``loss``, ``grad_norm`` and ``step_norm``.
+    steps : int
+        Maximum number of updates, ``>= 0``.
+    callback : callable, optional
+        ``callback(step, model, info) -> bool or None``.
+    record_every : int
+        Record steps ``0, m, 2m, ...`` and the last step taken.
+    h0 : array_like, shape (N,) or (B, N), optional
+
+    Returns
+    -------
+    record : TrainRecord
+    """
+    X, Y, h0 = _check_problem(model, X, Y, h0)
+    steps = val.check_positive_int("steps", steps, minimum=0)
+    record_every = val.check_positive_int("record_every", record_every)
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"optimizer must have a step method, got {optimizer!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {callback!r}")
+
+    rows, status, message, k = [], "completed", f"ran {steps} steps", 0
+    for k in range(steps):
+        try:
+            # overflow is caught below and reported as a status
+            with np.errstate(over="ignore", invalid="ignore"):
+                new_model, info = optimizer.step(model, X, Y, h0)
+        except (TrajectoryError, FloatingPointError) as err:
+            status, message = "nonfinite", f"step {k}: {err}"
+            break
+        row = (k, info["loss"], info["grad_norm"], info["step_norm"])
+        if not np.isfinite(row[1:]).all():
+            rows.append(row)
+            status, message = "nonfinite", f"step {k}: non-finite loss or step"
+            break
+
+        if k % record_every == 0 or k == steps - 1:
+            rows.append(row)
+            logger.info("step %d: loss %.6g, |g| %.3g, |dtheta| %.3g", *row)
+        if callback is not None and callback(k, model, info):
+            if not rows or rows[-1][0] != k:
+                rows.append(row)
+            status, message = "callback", f"callback stopped at step {k}"
+            break
+        model = new_model
+    else:
+        k = steps
+
+    n_steps = k
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            final_loss = loss(model, X, Y, h0)
+    except TrajectoryError:
+        final_loss = np.inf
+    logger.info("train: %s after %d updates, final loss %.6g", status,
+                n_steps, final_loss)
+    cols = list(zip(*rows)) if rows else [(), (), (), ()]
+    return TrainRecord(np.array(cols[0], dtype=int), np.array(cols[1], float),
+                       np.array(cols[2], float), np.array(cols[3], float),
+                       model, float(final_loss), n_steps, status, message)
