@@ -168,6 +168,24 @@ class RNN:
         """A new model with some fields replaced (validated again)."""
         return dataclasses.replace(self, **fields)
 
+    def as_system(self, x=None, view="map"):
+        """This RNN under a constant input as a dynamical system (SPEC 4.1).
+
+        See :func:`sntk_ref.dynamics.system.rnn_system`; derivatives come from
+        the hand-written forms of the cells. The import is deferred because
+        the dynamics layer sits above the model in the package.
+
+        Parameters
+        ----------
+        x : array_like, shape (D,), optional
+            The constant input (zeros when omitted).
+        view : {"map", "flow"}
+            The cell's map, or (``euler`` only) its vector field.
+        """
+        from .dynamics.system import rnn_system
+
+        return rnn_system(self, x=x, view=view)
+
     # -- construction --------------------------------------------------------
     @classmethod
     def random(cls, n_hidden, n_in, n_out, *, rng, cell="euler", dt=1.0,
