@@ -2,6 +2,18 @@
 
 Sub-commands are added by the modules they drive; this module only parses,
 sets up logging, and prints.
+
+- ``sntk-ref demo``: a small RNN and a gradient check;
+- ``sntk-ref reproduce [--config FILE] [--out DIR] [--quick]``: the
+  student-teacher experiment of SPEC 8 (:mod:`sntk_ref.experiment`), with
+  ``report.md``, ``report.json`` and figures in ``DIR``;
+- ``sntk-ref analyze MODEL.npz [--inputs X.npz] [--out DIR]``: fixed points,
+  nearest bifurcation, sNTK spectrum and channels of a saved model
+  (:mod:`sntk_ref.analysis`; file keys in its docstring).
+
+Output directories are replaced all or nothing. Progress goes to stderr.
+On a machine shared with other jobs, ``OPENBLAS_NUM_THREADS=1`` can make the
+runs several times faster (idle BLAS threads spin while waiting for a core).
 """
 
 import argparse
@@ -11,11 +23,18 @@ import sys
 import numpy as np
 
 from ._version import __version__
+from .bundles import add_oracle_parser
 
 __all__ = ["main"]
 
 #: Seed of the built-in demo.
 DEMO_SEED = 0
+
+#: Default output directory of ``reproduce`` and ``analyze``.
+DEFAULT_OUT = "results"
+
+#: Exit status when a criterion of ``reproduce`` fails, and on bad input.
+EXIT_CRITERIA, EXIT_INPUT = 1, 2
 
 
 def _demo(args):
@@ -42,6 +61,75 @@ def _demo(args):
     return 0 if res else 1
 
 
+def _print_progress(info):
+    """One progress line on stderr (steps done, time left)."""
+    total = info.get("total")
+    of = f"/{total}" if total else ""
+    pr = info.get("pr")
+    pr = "" if pr is None else f", PR {pr:.3g}"
+    print(f"[{info['stage']}] step {info['step']} ({info['done']}{of} done), "
+          f"loss {info.get('loss', float('nan')):.4g}, "
+          f"mu {info.get('mu', float('nan')):+.4f}{pr}; "
+          f"{info['elapsed']:.0f} s elapsed, ~{info['remaining']:.0f} s left",
+          file=sys.stderr, flush=True)
+
+
+def _reproduce(args):
+    """Run the student-teacher experiment and write its report."""
+    from .experiment import ExperimentConfig, run_experiment
+    from .report import write_experiment_report
+
+    base = ExperimentConfig.quick() if args.quick else ExperimentConfig()
+    try:
+        config = (base if args.config is None
+                  else ExperimentConfig.from_json(args.config, base=base))
+    except (OSError, TypeError, ValueError) as err:
+        print(f"sntk-ref reproduce: bad --config: {err}", file=sys.stderr)
+        return EXIT_INPUT
+    print(f"sntk-ref reproduce: {'quick' if args.quick else 'default'} "
+          f"configuration, seed {config.seed}, writing to {args.out}",
+          file=sys.stderr)
+
+    result = run_experiment(config, progress=_print_progress)
+    report = write_experiment_report(result, args.out)
+    for c in report["criteria"]:
+        print(f"{'PASS' if c['passed'] else 'FAIL'}  {c['description']}")
+    print(f"report: {args.out}/report.md ({report['timing']['total_s']:.1f} s)")
+    return 0 if report["passed"] else EXIT_CRITERIA
+
+
+def _analyze(args):
+    """Analyse a saved model and write its report."""
+    from .analysis import (ModelFileError, default_probe, diagnose,
+                           load_inputs, load_model)
+    from .report import analysis_dict, write_analysis_report
+
+    try:
+        model = load_model(args.model)
+        if args.inputs is None:
+            X, h0, x_const = default_probe(model), None, None
+            inputs = ("default probe: B = 4 sequences of T = 50 steps, inputs "
+                      "0.1 Normal(0, 1) from default_rng(0), h0 of the model")
+        else:
+            X, h0, x_const = load_inputs(args.inputs, model)
+            inputs = str(args.inputs)
+    except ModelFileError as err:
+        print(f"sntk-ref analyze: {err}", file=sys.stderr)
+        return EXIT_INPUT
+
+    diagnosis = diagnose(model, X, h0=h0, x_const=x_const)
+    report = analysis_dict(model, diagnosis, source=args.model, inputs=inputs,
+                           x_const=x_const)
+    write_analysis_report(report, args.out)
+    s = report["summary"]
+    print(f"{s['n_fixed_points']} fixed points; critical eigenvalue "
+          f"{s['eigenvalue_re']:+.6g}{s['eigenvalue_im']:+.3g}i "
+          f"(mu = {s['mu']:+.4g}); PR {s['pr']:.4g}, entropy rank "
+          f"{s['entropy_rank']:.4g}")
+    print(f"report: {args.out}/report.md")
+    return 0
+
+
 def build_parser():
     """The argument parser of ``sntk-ref``."""
     parser = argparse.ArgumentParser(
@@ -58,6 +146,34 @@ def build_parser():
     demo.add_argument("--cell", choices=("elman", "euler"), default="euler")
     demo.add_argument("--seed", type=int, default=DEMO_SEED)
     demo.set_defaults(func=_demo)
+
+    rep = sub.add_parser(
+        "reproduce", help="run the student-teacher experiment (SPEC 8)",
+        description="Train a student RNN across a pitchfork and write "
+                    "report.md, report.json and figures.")
+    rep.add_argument("--config", metavar="FILE",
+                     help="JSON object overriding ExperimentConfig fields "
+                          "(unknown keys are refused)")
+    rep.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
+                     help=f"output directory (default {DEFAULT_OUT}/)")
+    rep.add_argument("--quick", action="store_true",
+                     help="the small CI configuration (under a minute)")
+    rep.set_defaults(func=_reproduce)
+
+    ana = sub.add_parser(
+        "analyze", help="analyse a saved RNN (.npz)",
+        description="Fixed points, nearest bifurcation, sNTK spectrum and "
+                    "channel split of an RNN stored as .npz (keys cell, dt, "
+                    "W, U, b, C, d, optional h0, trainable).")
+    ana.add_argument("model", metavar="MODEL.npz")
+    ana.add_argument("--inputs", metavar="X.npz",
+                     help="inputs: X (B, T, D), optional h0, x_const "
+                          "(default: a documented random probe)")
+    ana.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
+                     help=f"output directory (default {DEFAULT_OUT}/)")
+    ana.set_defaults(func=_analyze)
+
+    add_oracle_parser(sub)
     return parser
 
 
