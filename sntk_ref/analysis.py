@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
-import scipy.linalg.blas
 
 from . import _validation as val
+from ._summary import normal_form_summary, plain
 from .channels import (CriticalMode, decompose, dominant_direction,
                        restricted_sntk)
 from .derivatives import state_jacobian
@@ -55,6 +55,7 @@ from .dynamics.fixed_points import (analyse_point, critical_distance,
                                     find_fixed_points)
 from .dynamics.normal_forms import normal_form, unfolding_gradient
 from .dynamics.system import rnn_system
+from .kernel import parameter_gram
 from .model import BLOCK_ORDER, DEFAULT_TRAINABLE, RNN
 from .spectra import effective_ranks, spectrum
 from .trajectories import check_inputs, forward, loss
@@ -181,7 +182,7 @@ class Diagnosis:
             "mu": self.mu,
             "near_bifurcation": abs(self.mu) <= NEAR_BIFURCATION,
             "grad_mu_norm": _norm(self.grad_mu),
-            "normal_form": _normal_form_summary(nf),
+            "normal_form": normal_form_summary(nf),
             "bifurcation_distance": (None if self.nearest is None
                                      else self.nearest.distance),
             "pr": self.ranks["pr"],
@@ -198,41 +199,11 @@ class Diagnosis:
         if self.restricted is not None:
             out["restricted_cos"] = self.restricted.cos
             out["restricted_norm_ratio"] = self.restricted.norm_ratio
-        return {k: _plain(v) for k, v in out.items()}
+        return {k: plain(v) for k, v in out.items()}
 
 
 def _norm(x):
     return None if x is None else float(np.linalg.norm(x))
-
-
-def _plain(value):
-    """Python scalars for JSON; non-finite floats become None."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
-def _normal_form_summary(nf):
-    """The normal form's type and coefficients as plain values."""
-    if nf is None:
-        return None
-    out = {}
-    for name in ("type", "reason", "kind", "a", "c", "l1", "d", "omega",
-                 "criticality"):
-        if hasattr(nf, name):
-            value = getattr(nf, name)
-            if isinstance(value, (complex, np.complexfloating)):
-                value = {"re": float(value.real), "im": float(value.imag)}
-            out[name] = value
-    return _plain(out)
 
 
 # -- the measurement ---------------------------------------------------------
@@ -266,9 +237,7 @@ def _fixed_points(model, X, h0, x_const, view, track, rng):
 def _kernel_spectrum(J):
     """Eigenvalues of ``K`` and the factor ``R`` from the Gram ``J^T J``."""
     # J^T J by a symmetric rank-k update (half the flops of a product)
-    Jf = J.reshape(-1, J.shape[-1])
-    upper = scipy.linalg.blas.dsyrk(1.0, Jf.T)
-    spec = spectrum(np.triu(upper) + np.triu(upper, 1).T)
+    spec = spectrum(parameter_gram(J.reshape(-1, J.shape[-1])))
     lam = spec.eigenvalues
     R = np.sqrt(np.clip(lam, 0.0, None))[:, None] * spec.eigenvectors.T
     return lam, R

@@ -33,16 +33,15 @@ from typing import Optional
 
 import numpy as np
 import scipy.linalg
-from scipy.linalg.blas import dsyrk
 from scipy.sparse.linalg import LinearOperator
 
 from . import _validation as val
 from .derivatives import jvp, vjp
 from .dynamics.fixed_points import FixedPoint, critical_distance
-from .kernel import KernelMemoryError, default_max_bytes
-from .kernel_layout import flatten_kernel
+from .kernel import (KernelMemoryError, add_parameter_gram, default_max_bytes,
+                     parameter_gram, symmetric_from_upper)
 from .model import RNN
-from .spectra import SYMMETRY_RTOL, canonical_sign, spectrum
+from .spectra import as_symmetric_kernel, canonical_sign, spectrum
 from .trajectories import check_inputs, forward
 
 __all__ = [
@@ -398,7 +397,8 @@ def decompose(K_or_J, critical, *, variant="spectral", return_blocks=False,
             "K_or_J must be a kernel (n, n) or (B, T, N, B, T, N) or a "
             f"Jacobian (B, T, N, P), got shape {arr.shape}"
         )
-    K = _as_kernel(flatten_kernel(arr) if arr.ndim == 6 else arr)
+    K = as_symmetric_kernel(arr, square_hint=" (pass a Jacobian with four "
+                            "dimensions, (B, T, N, P))")
     if K.shape[0] % N:
         raise ValueError(
             f"the kernel size {K.shape[0]} is not a multiple of N = {N}, the "
@@ -407,20 +407,6 @@ def decompose(K_or_J, critical, *, variant="spectral", return_blocks=False,
     if return_blocks:
         _check_budget(K.shape[0], 3, max_bytes, "blocks K_bif, K_res, K_x")
     return _split_from_K(K, P, used, return_blocks)
-
-
-def _as_kernel(K):
-    """A square float64 kernel, refused unless symmetric (SPEC 3.1)."""
-    K = val.as_real_array("K", K, ndim=2)
-    if K.shape[0] != K.shape[1]:
-        raise ValueError(
-            f"K must be square, got shape {K.shape} (pass a Jacobian with "
-            "four dimensions, (B, T, N, P))"
-        )
-    asym = np.max(np.abs(K - K.T), initial=0.0)
-    if asym > SYMMETRY_RTOL * np.max(np.abs(K), initial=0.0):
-        raise ValueError(f"K must be symmetric: max|K - K^T| = {asym:.3e}")
-    return 0.5 * (K + K.T)
 
 
 def _check_budget(n, n_blocks, max_bytes, what):
@@ -505,16 +491,6 @@ def _row_chunks(rows):
     return [slice(i, i + per) for i in range(0, rows.shape[0], per)]
 
 
-def _add_gram(G, M):
-    """``G += M^T M`` on the upper triangle (one BLAS ``dsyrk``)."""
-    return dsyrk(1.0, M, beta=1.0, c=G, trans=1, overwrite_c=1)
-
-
-def _full(G):
-    """The symmetric matrix whose upper triangle is that of ``G``."""
-    return np.triu(G) + np.triu(G, 1).T
-
-
 def _parameter_grams(rows, P):
     """``J^T J``, ``(Pi J)^T (Pi J)``, ``((I-Pi) J)^T ((I-Pi) J)``, chunked."""
     n_par = rows.shape[2]
@@ -522,8 +498,9 @@ def _parameter_grams(rows, P):
     for sl in _row_chunks(rows):
         Jc = rows[sl].reshape(-1, n_par)
         PJ = _project_units(P, rows[sl]).reshape(-1, n_par)
-        G = [_add_gram(g, M) for g, M in zip(G, (Jc, PJ, Jc - PJ))]
-    return tuple(_full(g) for g in G)
+        G = [add_parameter_gram(g, M)
+             for g, M in zip(G, (Jc, PJ, Jc - PJ))]
+    return tuple(symmetric_from_upper(g) for g in G)
 
 
 # -- the dominant parameter direction ----------------------------------------
@@ -575,8 +552,7 @@ def _gram_spectrum(J):
     n, n_par = J.shape
     k = min(2, n, n_par)
     if n_par <= n:
-        gram = _add_gram(np.zeros((n_par, n_par), order="F"), J)
-        return spectrum(K=_full(gram), k=k)
+        return spectrum(K=parameter_gram(J), k=k)
     lam, U = spectrum(K=J @ J.T, k=k)
     V = J.T @ U
     return lam, V / np.linalg.norm(V, axis=0)

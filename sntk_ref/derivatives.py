@@ -15,6 +15,11 @@ Three ways through the same chain rule, each written out by hand:
 Parameter vectors are in the order of SPEC 1.2; states do not depend on the
 readout blocks ``C``, ``d``, whose columns of ``J`` are zero. Arrays are
 validated and upcast to float64.
+
+Internal API: :func:`pack_blocks`, :func:`reverse_sweep`,
+:func:`forward_sweep` and :func:`rtrl_sweep` work on the step caches of
+:func:`sntk_ref.trajectories.rollout` without validating; they are shared
+with :mod:`sntk_ref.kernel` and :mod:`sntk_ref.optim` and are not exported.
 """
 
 from dataclasses import dataclass
@@ -46,10 +51,23 @@ VIEWS = ("map", "flow")
 
 
 # -- packing helpers ---------------------------------------------------------
-def _pack(model, blocks):
+def pack_blocks(model, blocks):
     """Concatenate a dict of block arrays into theta order (zeros if absent).
 
-    The result is complex when a block is (``A_theta`` with complex vectors).
+    Internal API (SPEC 1.2 parameter order). The result is complex when a
+    block is (``A_theta`` with complex vectors).
+
+    Parameters
+    ----------
+    model : RNN
+    blocks : dict of str to ndarray
+        Arrays shaped like the model's blocks (``W (N, N)``, ``U (N, D)``,
+        ``b (N,)``, ...); absent trainable blocks are zeros, untrainable ones
+        are ignored.
+
+    Returns
+    -------
+    theta : ndarray, shape (P,)
     """
     dtype = np.result_type(np.float64, *(np.asarray(v) for v in blocks.values()))
     out = np.zeros(model.n_params, dtype=dtype)
@@ -65,12 +83,27 @@ def _direction_blocks(model, dtheta):
 
 
 # -- reverse mode ------------------------------------------------------------
-def _reverse_sweep(model, caches, q):
-    """BPTT over cached steps for a state cotangent ``q (B, T, N)``.
+def reverse_sweep(model, caches, q):
+    """BPTT over cached steps for a state cotangent (SPEC 2.2).
 
-    Returns the parameter blocks of ``J^T q`` (W, U, b summed over the batch),
-    the cotangent of the initial states ``(B, N)`` and of the inputs
-    ``(B, T, D)``.
+    Internal API, no validation (see :func:`vjp`).
+
+    Parameters
+    ----------
+    model : RNN
+    caches : list of T step caches
+        From :func:`sntk_ref.trajectories.rollout`.
+    q : ndarray, shape (B, T, N)
+
+    Returns
+    -------
+    blocks : dict of str to ndarray
+        Parameter blocks of ``J^T q`` (``W``, ``U``, ``b``, ``h0`` summed
+        over the batch).
+    g_h0 : ndarray, shape (B, N)
+        Cotangent of the initial states.
+    g_X : ndarray, shape (B, T, D)
+        Cotangent of the inputs.
     """
     n, n_in = model.n_hidden, model.n_in
     gW, gU, gb = np.zeros((n, n)), np.zeros((n, n_in)), np.zeros(n)
@@ -116,13 +149,30 @@ def vjp(model, X, q, h0=None):
     X, h0 = check_inputs(model, X, h0)
     q = val.as_real_array("q", q, shape=X.shape[:2] + (model.n_hidden,))
     _, caches = rollout(model, X, h0)
-    blocks, g_h0, g_X = _reverse_sweep(model, caches, q)
-    return _pack(model, blocks), g_h0, g_X
+    blocks, g_h0, g_X = reverse_sweep(model, caches, q)
+    return pack_blocks(model, blocks), g_h0, g_X
 
 
 # -- forward mode ------------------------------------------------------------
-def _forward_sweep(model, caches, blocks, n_seq):
-    """JVP over cached steps for a direction given as blocks."""
+def forward_sweep(model, caches, blocks, n_seq):
+    """JVP over cached steps for a direction given as blocks (SPEC 2.3).
+
+    Internal API, no validation (see :func:`jvp`).
+
+    Parameters
+    ----------
+    model : RNN
+    caches : list of T step caches
+        From :func:`sntk_ref.trajectories.rollout`.
+    blocks : dict of str to ndarray
+        The direction ``dtheta`` split into blocks (``model.split``).
+    n_seq : int
+        ``B``.
+
+    Returns
+    -------
+    dH : ndarray, shape (B, T, N)
+    """
     n = model.n_hidden
     dh = np.tile(blocks["h0"], (n_seq, 1)) if "h0" in blocks else np.zeros(
         (n_seq, n))
@@ -149,10 +199,15 @@ def jvp(model, X, dtheta, h0=None):
     dH : ndarray, shape (B, T, N)
         ``J dtheta`` reshaped.
     """
+    return _tangents(model, X, dtheta, h0)[1]
+
+
+def _tangents(model, X, dtheta, h0):
+    """Validated states ``H``, their JVP ``dH`` and ``dtheta`` as blocks."""
     X, h0 = check_inputs(model, X, h0)
     blocks = _direction_blocks(model, dtheta)
-    _, caches = rollout(model, X, h0)
-    return _forward_sweep(model, caches, blocks, X.shape[0])
+    H, caches = rollout(model, X, h0)
+    return H, forward_sweep(model, caches, blocks, X.shape[0]), blocks
 
 
 # -- the full Jacobian -------------------------------------------------------
@@ -174,8 +229,23 @@ def _D_columns(model):
     return idx
 
 
-def _rtrl(model, caches, n_seq):
-    """Forward sensitivities ``J_{t+1} = A_t J_t + D_t`` (SPEC 2.1)."""
+def rtrl_sweep(model, caches, n_seq):
+    """Forward sensitivities ``J_{t+1} = A_t J_t + D_t`` (SPEC 2.1).
+
+    Internal API, no validation (see :func:`state_jacobian`).
+
+    Parameters
+    ----------
+    model : RNN
+    caches : list of T step caches
+        From :func:`sntk_ref.trajectories.rollout`.
+    n_seq : int
+        ``B``.
+
+    Returns
+    -------
+    J : ndarray, shape (B, T, N, P)
+    """
     n, P = model.n_hidden, model.n_params
     J = np.empty((n_seq, len(caches), n, P))
     Jt = np.zeros((n_seq, n, P))
@@ -219,13 +289,13 @@ def state_jacobian(model, X, h0=None, method="rtrl"):
     _, caches = rollout(model, X, h0)
     n_seq, T, n = X.shape[0], X.shape[1], model.n_hidden
     if method == "rtrl":
-        return _rtrl(model, caches, n_seq)
+        return rtrl_sweep(model, caches, n_seq)
 
     J = np.empty((n_seq, T, n, model.n_params))
     q = np.zeros((n_seq, T, n))
     for index in np.ndindex(n_seq, T, n):
         q[index] = 1.0
-        J[index] = _pack(model, _reverse_sweep(model, caches, q)[0])
+        J[index] = pack_blocks(model, reverse_sweep(model, caches, q)[0])
         q[index] = 0.0
     return J
 
@@ -254,9 +324,9 @@ def output_vjp(model, X, r, h0=None):
     X, h0 = check_inputs(model, X, h0)
     r = val.as_real_array("r", r, shape=X.shape[:2] + (model.n_out,))
     H, caches = rollout(model, X, h0)
-    blocks = _reverse_sweep(model, caches, r @ model.C)[0]
+    blocks = reverse_sweep(model, caches, r @ model.C)[0]
     blocks.update(_readout_cotangent(model, H, r))
-    return _pack(model, blocks)
+    return pack_blocks(model, blocks)
 
 
 def output_jvp(model, X, dtheta, h0=None):
@@ -273,10 +343,8 @@ def output_jvp(model, X, dtheta, h0=None):
     -------
     dY : ndarray, shape (B, T, O)
     """
-    X, h0 = check_inputs(model, X, h0)
-    blocks = _direction_blocks(model, dtheta)
-    H, caches = rollout(model, X, h0)
-    dY = _forward_sweep(model, caches, blocks, X.shape[0]) @ model.C.T
+    H, dH, blocks = _tangents(model, X, dtheta, h0)
+    dY = dH @ model.C.T
     if "C" in blocks:
         dY += H @ blocks["C"].T
     if "d" in blocks:
@@ -308,9 +376,9 @@ def loss_and_grad(model, X, Y_target, h0=None):
 
     R = H @ model.C.T + model.d - Y_target
     L = 0.5 * scale * float(np.sum(R * R))
-    blocks = _reverse_sweep(model, caches, scale * (R @ model.C))[0]
+    blocks = reverse_sweep(model, caches, scale * (R @ model.C))[0]
     blocks.update(_readout_cotangent(model, H, scale * R))
-    return L, _pack(model, blocks)
+    return L, pack_blocks(model, blocks)
 
 
 # -- multilinear forms of one step -------------------------------------------
@@ -416,7 +484,7 @@ def _euler_forms(model, h, x, scale, view):
         return scale * (W @ (s3 * u * v * w))
 
     def A_theta(w, v):
-        return scale * _pack(model, {"W": np.outer(w, s1 * v)})
+        return scale * pack_blocks(model, {"W": np.outer(w, s1 * v)})
 
     dtheta = _dtheta_dense(model, np.full(n, scale), t, x)
     return StepForms(value, A, B, C, dtheta, A_theta)
@@ -437,7 +505,7 @@ def _elman_forms(model, h, x, W):
     def A_theta(w, v):
         # w^T diag(s1(z)) W v, differentiated in W directly and through z
         c = w * s2 * (W @ v)
-        return _pack(model, {"W": np.outer(w * s1, v) + np.outer(c, h),
+        return pack_blocks(model, {"W": np.outer(w * s1, v) + np.outer(c, h),
                              "U": np.outer(c, x), "b": c})
 
     dtheta = _dtheta_dense(model, s1, h, x)

@@ -31,7 +31,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _validation as val
-from .analysis import _normal_form_summary, _plain, diagnose
+from ._summary import normal_form_summary, plain
+from .analysis import diagnose
 from .dynamics.continuation import training_bifurcations
 from .dynamics.fixed_points import critical_distance, find_fixed_points
 from .dynamics.system import rnn_system
@@ -361,7 +362,7 @@ class ExperimentResult:
             "criteria": self.criteria,
             "passed": self.passed,
         }
-        return _plain(out)
+        return plain(out)
 
 
 #: How the default draw is made (recorded in ``report.json``).
@@ -383,7 +384,7 @@ def _bifurcation_dict(bif, step):
         "t": bif.t,
         "eigenvalue_re": float(np.real(bif.eigenvalue)),
         "eigenvalue_im": float(np.imag(bif.eigenvalue)),
-        "normal_form": _normal_form_summary(nf), "message": bif.message,
+        "normal_form": normal_form_summary(nf), "message": bif.message,
     }
 
 

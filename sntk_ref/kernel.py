@@ -46,11 +46,12 @@ there is no reduced-precision path.
 import dataclasses
 
 import numpy as np
+from scipy.linalg.blas import dsyrk
 from scipy.sparse.linalg import LinearOperator
 
 from . import _validation as val
 from .cells import apply_A
-from .derivatives import _forward_sweep, _reverse_sweep, _rtrl
+from .derivatives import forward_sweep, reverse_sweep, rtrl_sweep
 from .trajectories import check_inputs, rollout
 
 __all__ = [
@@ -250,17 +251,77 @@ def _gram(J, rows):
     return K
 
 
+def add_parameter_gram(G, M):
+    """``G += M^T M`` on the upper triangle, one BLAS ``dsyrk``, in place.
+
+    Internal API (used by :mod:`sntk_ref.channels` and
+    :mod:`sntk_ref.analysis`): the ``P x P`` Gram ``J^T J`` whose nonzero
+    spectrum is that of ``K = J J^T`` (SPEC 3.4), accumulated over chunks of
+    rows of ``J``. Only the upper triangle of ``G`` is updated; see
+    :func:`symmetric_from_upper`.
+
+    Parameters
+    ----------
+    G : ndarray, shape (P, P), float64, Fortran order
+        Updated in place (and returned).
+    M : ndarray, shape (m, P)
+        A chunk of rows; ``M.T`` is passed to BLAS, so a C-ordered ``M`` is
+        not copied.
+
+    Returns
+    -------
+    G : ndarray, shape (P, P)
+    """
+    return dsyrk(1.0, M.T, beta=1.0, c=G, trans=0, overwrite_c=1)
+
+
+def symmetric_from_upper(G):
+    """The symmetric matrix whose upper triangle is that of ``G``.
+
+    Internal API, the companion of :func:`add_parameter_gram`.
+
+    Parameters
+    ----------
+    G : ndarray, shape (P, P)
+
+    Returns
+    -------
+    S : ndarray, shape (P, P)
+        Exactly symmetric.
+    """
+    return np.triu(G) + np.triu(G, 1).T
+
+
+def parameter_gram(J):
+    """``J^T J`` for ``J`` of shape ``(n, P)``, exactly symmetric (SPEC 3.4).
+
+    Internal API: one :func:`add_parameter_gram` into zeros, then
+    :func:`symmetric_from_upper`.
+
+    Parameters
+    ----------
+    J : ndarray, shape (n, P)
+
+    Returns
+    -------
+    G : ndarray, shape (P, P)
+    """
+    n_par = J.shape[-1]
+    G = add_parameter_gram(np.zeros((n_par, n_par), order="F"), J)
+    return symmetric_from_upper(G)
+
+
 def _selected_jacobian(model, caches, B, sel, block_size):
     """``J[:, sel]`` flattened to ``(B S N, P)``, built a block at a time."""
     T, n, P = len(caches), model.n_hidden, model.n_params
     blocks = _ranges(B, block_size)
     if len(blocks) == 1 and np.array_equal(sel, np.arange(T)):
-        return _rtrl(model, caches, B).reshape(B * T * n, P)
+        return rtrl_sweep(model, caches, B).reshape(B * T * n, P)
 
     J = np.empty((B, len(sel), n, P))
     for sl in blocks:
         part = _slice_caches(caches, sl)
-        J[sl] = _rtrl(model, part, sl.stop - sl.start)[:, sel]
+        J[sl] = rtrl_sweep(model, part, sl.stop - sl.start)[:, sel]
     return J.reshape(-1, P)
 
 
@@ -545,9 +606,9 @@ class _KernelOperator(LinearOperator):
         q = np.asarray(q, dtype=np.float64).reshape(self._state_shape)
 
         # one VJP (BPTT) then one JVP along its result
-        blocks = _reverse_sweep(self._model, self._caches, q)[0]
+        blocks = reverse_sweep(self._model, self._caches, q)[0]
         blocks = {k: v for k, v in blocks.items() if k in self._model.trainable}
-        dH = _forward_sweep(self._model, self._caches, blocks,
+        dH = forward_sweep(self._model, self._caches, blocks,
                             self._state_shape[0])
         return dH.ravel()
 

@@ -32,7 +32,7 @@ import scipy.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from . import _validation as val
-from .derivatives import (_forward_sweep, _pack, _reverse_sweep,
+from .derivatives import (forward_sweep, pack_blocks, reverse_sweep,
                           state_jacobian)
 from .trajectories import (TrajectoryError, check_inputs, check_targets,
                            loss, rollout)
@@ -203,7 +203,7 @@ class _Linearisation:
     def jvp(self, v):
         """``J_y v``, shape (B, T, O), for ``v (P,)``."""
         blocks = self.model.split(v)
-        dY = _forward_sweep(self.model, self.caches, blocks, self.n_seq)
+        dY = forward_sweep(self.model, self.caches, blocks, self.n_seq)
         dY = dY @ self.model.C.T
         if "C" in blocks:
             dY += self.H @ blocks["C"].T
@@ -213,10 +213,10 @@ class _Linearisation:
 
     def vjp(self, R):
         """``J_y^T R``, shape (P,), for ``R (B, T, O)``."""
-        blocks = _reverse_sweep(self.model, self.caches, R @ self.model.C)[0]
+        blocks = reverse_sweep(self.model, self.caches, R @ self.model.C)[0]
         blocks["C"] = np.einsum("bto,btn->on", R, self.H)
         blocks["d"] = R.sum(axis=(0, 1))
-        return _pack(self.model, blocks)
+        return pack_blocks(self.model, blocks)
 
     def gauss_newton(self, v):
         """``G v = J_y^T (J_y v) / (B T)``, one JVP and one VJP."""

@@ -63,67 +63,67 @@ def _mark_bifurcation(ax, report):
                    label=f"{bif['type']} at step {bif['step']:.2f}")
 
 
-# -- the experiment ----------------------------------------------------------
-def _loss(report, out_dir):
+def _checkpoint_curves(ax, report, curves):
+    """One line per ``(column, format, label)`` of the checkpoints vs step."""
     rows = report["descent"]["checkpoints"]
-    fig, (ax,) = _new()
-    ax.semilogy(_column(rows, "step"), _column(rows, "loss"), "k.-", ms=3,
-                label=f"gradient descent, lr = {report['descent']['lr']:g}")
+    steps = _column(rows, "step")
+    for key, fmt, label in curves:
+        ax.plot(steps, _column(rows, key), fmt, ms=3, label=label)
+
+
+def _label_training(ax, report, ylabel, title, **legend):
+    """Bifurcation marker, axis labels, title and legend of a training curve."""
     _mark_bifurcation(ax, report)
     ax.set_xlabel("training step")
-    ax.set_ylabel("loss L (SPEC 1.3, output units$^2$)")
-    ax.set_title("Student loss through the bifurcation")
-    ax.legend()
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(**legend)
+
+
+# -- the experiment ----------------------------------------------------------
+def _loss(report, out_dir):
+    fig, (ax,) = _new()
+    _checkpoint_curves(ax, report, [
+        ("loss", "k.-", f"gradient descent, lr = {report['descent']['lr']:g}")])
+    ax.set_yscale("log")
+    _label_training(ax, report, "loss L (SPEC 1.3, output units$^2$)",
+                    "Student loss through the bifurcation")
     return _save(fig, out_dir, "loss.png")
 
 
 def _effective_rank(report, out_dir):
-    rows = report["descent"]["checkpoints"]
-    steps = _column(rows, "step")
     fig, (ax,) = _new()
-    ax.plot(steps, _column(rows, "pr"), "o-", ms=3,
-            label="participation ratio $(\\sum l)^2 / \\sum l^2$")
-    ax.plot(steps, _column(rows, "entropy_rank"), "s-", ms=3,
-            label="entropy rank $\\exp(-\\sum p \\log p)$")
-    _mark_bifurcation(ax, report)
+    _checkpoint_curves(ax, report, [
+        ("pr", "o-", "participation ratio $(\\sum l)^2 / \\sum l^2$"),
+        ("entropy_rank", "s-", "entropy rank $\\exp(-\\sum p \\log p)$")])
     ax.set_yscale("log")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("effective rank of K (number of modes)")
-    ax.set_title("sNTK effective rank collapses at the crossing")
-    ax.legend()
+    _label_training(ax, report, "effective rank of K (number of modes)",
+                    "sNTK effective rank collapses at the crossing")
     return _save(fig, out_dir, "effective_rank.png")
 
 
 def _mu(report, out_dir):
-    rows = report["descent"]["checkpoints"]
     fig, (ax,) = _new()
-    ax.plot(_column(rows, "step"), _column(rows, "mu"), "k.-", ms=3,
-            label="$\\mu$ = Re $\\lambda_{crit}$ at the tracked fixed point")
+    _checkpoint_curves(ax, report, [
+        ("mu", "k.-", "$\\mu$ = Re $\\lambda_{crit}$ at the tracked fixed point")])
     ax.axhline(0.0, color="0.7", lw=1)
-    _mark_bifurcation(ax, report)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("$\\mu$ (1 / flow time unit)")
-    ax.set_title("Critical eigenvalue of the student under zero input")
-    ax.legend()
+    _label_training(ax, report, "$\\mu$ (1 / flow time unit)",
+                    "Critical eigenvalue of the student under zero input")
     return _save(fig, out_dir, "mu.png")
 
 
 def _alignment(report, out_dir):
-    rows = report["descent"]["checkpoints"]
-    steps = _column(rows, "step")
     fig, (ax,) = _new()
-    ax.plot(steps, _column(rows, "cos_delta_grad_mu"), "o-", ms=3,
-            label="|cos(dominant direction $\\delta$, $\\nabla\\mu$)|")
-    ax.plot(steps, _column(rows, "restricted_cos"), "s-", ms=3,
-            label="|cos($J\\delta$, $s \\otimes v$)| (normal form)")
-    ax.plot(steps, _column(rows, "rho"), "^-", ms=3,
-            label="$\\rho$ = tr $K_{bif}$ / tr $K$")
-    _mark_bifurcation(ax, report)
+    _checkpoint_curves(ax, report, [
+        ("cos_delta_grad_mu", "o-",
+         "|cos(dominant direction $\\delta$, $\\nabla\\mu$)|"),
+        ("restricted_cos", "s-",
+         "|cos($J\\delta$, $s \\otimes v$)| (normal form)"),
+        ("rho", "^-", "$\\rho$ = tr $K_{bif}$ / tr $K$")])
     ax.set_ylim(0.0, 1.05)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("cosine / trace fraction (dimensionless)")
-    ax.set_title("Alignment with the bifurcation channel")
-    ax.legend(loc="best", fontsize="small")
+    _label_training(ax, report, "cosine / trace fraction (dimensionless)",
+                    "Alignment with the bifurcation channel", loc="best",
+                    fontsize="small")
     return _save(fig, out_dir, "alignment.png")
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import plots
 from ._version import __version__
-from .analysis import _normal_form_summary, _plain
+from ._summary import normal_form_summary, plain
 
 __all__ = [
     "analysis_dict",
@@ -109,11 +109,22 @@ def write_experiment_report(result, out_dir):
         What ``report.json`` holds.
     """
     report = result if isinstance(result, dict) else result.to_dict()
+    return _write_report(report, out_dir, plots.experiment_figures,
+                         experiment_markdown)
+
+
+def _write_report(report, out_dir, figures, markdown):
+    """Figures, ``report.json`` and ``report.md`` into ``out_dir``, atomically.
+
+    ``figures(report, dir)`` draws and returns the file names (stored in
+    ``report["figures"]`` before the JSON is written); ``markdown(report)``
+    returns the text of ``report.md``.
+    """
     with atomic_output_dir(out_dir) as tmp:
-        report["figures"] = plots.experiment_figures(report, tmp)
+        report["figures"] = figures(report, tmp)
         _write_json(report, os.path.join(tmp, "report.json"))
         with open(os.path.join(tmp, "report.md"), "w", encoding="utf-8") as fh:
-            fh.write(experiment_markdown(report))
+            fh.write(markdown(report))
     return report
 
 
@@ -230,11 +241,11 @@ def analysis_dict(model, diagnosis, *, source, inputs, x_const=None):
         "nearest_bifurcation": None if nearest is None else {
             "success": nearest.success, "message": nearest.message,
             "parameter_distance": nearest.distance,
-            "normal_form": _normal_form_summary(nearest.normal_form),
+            "normal_form": normal_form_summary(nearest.normal_form),
         },
         "kernel": {"eigenvalues": [float(x) for x in d.eigenvalues]},
     }
-    return _plain(out)
+    return plain(out)
 
 
 def _point_dict(p):
@@ -258,12 +269,8 @@ def write_analysis_report(report, out_dir):
     -------
     report : dict
     """
-    with atomic_output_dir(out_dir) as tmp:
-        report["figures"] = plots.analysis_figures(report, tmp)
-        _write_json(report, os.path.join(tmp, "report.json"))
-        with open(os.path.join(tmp, "report.md"), "w", encoding="utf-8") as fh:
-            fh.write(analysis_markdown(report))
-    return report
+    return _write_report(report, out_dir, plots.analysis_figures,
+                         analysis_markdown)
 
 
 def analysis_markdown(report):

@@ -74,14 +74,17 @@ class Spectrum(NamedTuple):
     eigenvectors: np.ndarray
 
 
-def canonical_sign(V, axis=0):
+def canonical_sign(V, axis=0, tie_rtol=SIGN_TIE_RTOL):
     """Fix the sign (real) or phase (complex) of each vector (SPEC 3.4).
 
     Each vector is multiplied by the unit scalar that makes its entry of
-    largest modulus real and positive. Entries whose moduli agree to the
-    relative level ``SIGN_TIE_RTOL`` tie, and the lowest index wins. A zero
-    vector is returned unchanged. For an eigenvalue of multiplicity above one
-    this fixes each returned vector, not the choice of basis.
+    largest modulus real and positive (exactly: a complex pivot is set to its
+    modulus). Entries whose moduli agree to the relative level ``tie_rtol``
+    tie, and the lowest index wins. A zero vector is returned unchanged. For
+    an eigenvalue of multiplicity above one this fixes each returned vector,
+    not the choice of basis. This is the one implementation of the
+    convention; :func:`sntk_ref.dynamics.canonicalize_vectors` (eigenvectors
+    of fixed points) uses it too.
 
     Parameters
     ----------
@@ -89,6 +92,9 @@ def canonical_sign(V, axis=0):
         Vectors, real or complex; with ``axis=0`` the vectors are the columns.
     axis : int
         Axis along which the entries of one vector run.
+    tie_rtol : float
+        Relative tie tolerance of the largest modulus (default
+        ``SIGN_TIE_RTOL``).
 
     Returns
     -------
@@ -108,25 +114,45 @@ def canonical_sign(V, axis=0):
     top = mod.max(axis=0)
 
     # first entry within the tie tolerance of the largest modulus
-    is_top = mod >= top * (1.0 - SIGN_TIE_RTOL)
+    is_top = mod >= top * (1.0 - tie_rtol)
     lead = np.argmax(is_top, axis=0)
-    pivot = flat[lead, np.arange(flat.shape[1])]
+    cols = np.arange(flat.shape[1])
+    pivot = flat[lead, cols]
     # unit scalar conj(pivot) / |pivot|; 1 for a zero vector
     safe = np.where(top > 0, np.abs(pivot), 1.0)
     unit = np.where(top > 0, np.conj(pivot) / safe, 1.0)
 
-    out = (flat * unit).reshape(W.shape)
+    out = flat * unit
+    if np.iscomplexobj(out):
+        # pivot * conj(pivot) / |pivot| may keep a round-off imaginary part
+        out[lead, cols] = np.abs(pivot)
+    out = out.reshape(W.shape)
     return np.moveaxis(out, 0, axis)
 
 
-def _as_kernel(K):
-    """Square float64 kernel from ``K`` (square or six-index), symmetric."""
+def as_symmetric_kernel(K, square_hint=""):
+    """Square float64 kernel from ``K`` (square or six-index), symmetric.
+
+    Internal API, also used by :mod:`sntk_ref.channels`: the one check that
+    a kernel (SPEC 3.1) is real, square and symmetric to ``SYMMETRY_RTOL``.
+
+    Parameters
+    ----------
+    K : array_like, shape (n, n) or (B, T, N, B, T, N)
+    square_hint : str
+        Appended to the error message when ``K`` is not square.
+
+    Returns
+    -------
+    K : ndarray, shape (n, n)
+        ``(K + K^T) / 2``, exactly symmetric.
+    """
     K = np.asarray(K)
     if K.ndim == 6:
         K = flatten_kernel(K)
     K = as_real_array("K", K, ndim=2)
     if K.shape[0] != K.shape[1]:
-        raise ValueError(f"K must be square, got shape {K.shape}")
+        raise ValueError(f"K must be square, got shape {K.shape}{square_hint}")
 
     asym = np.max(np.abs(K - K.T), initial=0.0)
     scale = np.max(np.abs(K), initial=0.0)
@@ -200,7 +226,7 @@ def spectrum(K=None, *, J=None, operator=None, k=None, return_vectors=True,
     if source == "operator":
         vals, vecs = _lanczos(operator, k, v0)
     elif source == "K":
-        vals, vecs = _dense_eigh(_as_kernel(K), k)
+        vals, vecs = _dense_eigh(as_symmetric_kernel(K), k)
     else:
         vals, vecs = _svd_route(as_real_array("J", J, ndim=2), k, which)
 
@@ -251,7 +277,7 @@ def _lanczos(operator, k, v0):
 
     if k >= n - 1:
         dense = operator.matmat(np.eye(n))
-        return _dense_eigh(_as_kernel(dense), k)
+        return _dense_eigh(as_symmetric_kernel(dense), k)
     if v0 is not None:
         v0 = as_real_array("v0", v0, shape=(n,))
     vals, vecs = eigsh(operator, k=k, which="LA", tol=LANCZOS_TOL, v0=v0)
@@ -264,7 +290,7 @@ def _kernel_eigenvalues(K, eigenvalues, J):
     """Eigenvalues of the kernel and its size ``n`` from one of three inputs."""
     source = _one_source(K=K, eigenvalues=eigenvalues, J=J)
     if source == "K":
-        K = _as_kernel(K)
+        K = as_symmetric_kernel(K)
         return scipy.linalg.eigvalsh(K), K.shape[0]
     if source == "J":
         J = as_real_array("J", J, ndim=2)

@@ -327,6 +327,22 @@ def test_fixed_points_are_compared_as_a_set(tmp_path):
                                                     "fixed_points").note
 
 
+def test_nonfinite_fixed_points_fail_with_a_message(tmp_path):
+    ref_path = BUNDLE_DIR / "rank_one_fixed_points.npz"
+    a = load_bundle(ref_path).arrays
+    points = a["fixed_points"].copy()
+    points[1, 2] = np.nan
+    cand = {"states": a["states"], "fixed_points": points,
+            "fixed_point_eigenvalues": a["fixed_point_eigenvalues"]}
+    report = check_bundles(ref_path, write(tmp_path / "c.npz", cand))
+    assert not report.passed
+    assert row(report, "fixed_points").status == "FAIL"
+    assert "non-finite" in row(report, "fixed_points").note
+    matched = row(report, "fixed_point_eigenvalues")
+    assert matched.status == "FAIL"
+    assert "fixed_points are not all finite" in matched.note
+
+
 def test_normal_form_gauge_and_type(tmp_path):
     ref_path = BUNDLE_DIR / "rank_one_pitchfork.npz"
     a = load_bundle(ref_path).arrays

@@ -44,8 +44,16 @@ DEFAULT_GAIN = 0.9
 
 
 @contextlib.contextmanager
-def _case_errors(prefix=""):
-    """Re-raise the TypeError or ValueError of a check as a CaseError."""
+def case_errors(prefix=""):
+    """Re-raise the TypeError or ValueError of a check as a CaseError.
+
+    Internal API of the bundles package (also used by :mod:`.compute`).
+
+    Parameters
+    ----------
+    prefix : str
+        Put before the original message.
+    """
     try:
         yield
     except (TypeError, ValueError) as err:
@@ -66,7 +74,7 @@ def _unknown(kind, names, allowed):
 
 
 def _case_int(name, value, minimum=1):
-    with _case_errors("impossible size: "):
+    with case_errors("impossible size: "):
         return val.check_positive_int(name, value, minimum)
 
 
@@ -219,7 +227,7 @@ def _check_tolerances(tolerances):
         if not isinstance(tol, dict) or set(tol) - {"rtol", "atol"}:
             raise CaseError(f"tolerances[{key!r}] must be an object with "
                             f"'rtol' and/or 'atol', got {tol!r}")
-        with _case_errors():
+        with case_errors():
             out[key] = {name: val.check_scalar(
                 f"tolerances[{key!r}][{name!r}]", v, 0.0)
                 for name, v in tol.items()}
@@ -251,7 +259,7 @@ def _check_dynamics(dyn, case):
     out["seed"] = _case_int("dynamics seed", out["seed"], minimum=0)
     out["n_random"] = _case_int("dynamics n_random", out["n_random"], 0)
 
-    with _case_errors():
+    with case_errors():
         out["seed_scale"] = val.check_scalar("dynamics seed_scale",
                                              out["seed_scale"], 0.0)
         out["x"] = val.as_real_array("dynamics x", dyn.get("x", np.zeros(D)),
@@ -284,7 +292,7 @@ def _read_arrays(arrays, base_dir):
     unknown = [key for key in arrays if key not in ARRAY_KEYS]
     if unknown:
         raise _unknown("arrays", unknown, ARRAY_KEYS)
-    with _case_errors():
+    with case_errors():
         return {key: val.as_real_array(f"arrays[{key!r}]", value)
                 for key, value in arrays.items()}
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import COMPARATORS, _Context
+from .compare import COMPARATORS, CompareContext
 from .io import load_bundle
-from .keys import _KEY_RANK, KEYS, _axis_sizes, _order
+from .keys import KEY_RANK, KEYS, axes_text, logical_axis_sizes
 
 #: Names other code often uses for a key (to suggest the right one).
 ALIASES = {
@@ -158,11 +158,11 @@ def check_bundles(reference, candidate):
     """
     ref = load_bundle(reference)
     cand = load_bundle(candidate, require_manifest=False)
-    ctx = _Context(ref, cand, _bundle_axis_sizes(ref))
+    ctx = CompareContext(ref, cand, _bundle_axis_sizes(ref))
     rows, notes = _check_convention(ref, cand), []
 
     entries = ref.manifest["entries"]
-    for key in sorted(entries, key=_KEY_RANK.get):
+    for key in sorted(entries, key=KEY_RANK.get):
         entry = entries[key]
         if key in cand.arrays:
             rows.append(_check_key(key, entry, ctx))
@@ -185,7 +185,7 @@ def _bundle_axis_sizes(ref):
     P = ref.arrays["theta"].size
     k = ref.arrays["eigenvalues"].size if "eigenvalues" in ref.arrays else 0
     M = len(ref.arrays.get("fixed_points", ()))
-    return _axis_sizes(case["sizes"], P, k, M)
+    return logical_axis_sizes(case["sizes"], P, k, M)
 
 
 def _check_convention(ref, cand):
@@ -335,7 +335,7 @@ def _diagnose(key, entry, r, c, ctx):
 
         for fixed, message in fixes:
             if compare(key, r, fixed, entry, ctx).ok:
-                text = message.format(ref=r.shape, order=_order(spec.axes))
+                text = message.format(ref=r.shape, order=axes_text(spec.axes))
                 prefix = (f"{key} has shape {r.shape} but the candidate has "
                           f"{c.shape}: " if c.shape != r.shape else
                           f"{key} does not match: ")

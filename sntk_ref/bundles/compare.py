@@ -2,7 +2,7 @@
 
 Every comparator takes ``(key, r, c, entry, ctx)`` -- the key, the
 reference array ``r``, the candidate array ``c``, the key's manifest entry
-(``rtol``, ``atol``) and the :class:`_Context` of the check -- and returns an
+(``rtol``, ``atol``) and the :class:`CompareContext` of the check -- and returns an
 :class:`_Outcome`. A comparison passes when ``max|c - r| <= atol + rtol *
 max|r|``; eigenvectors, fixed points and critical vectors are first
 aligned with the reference (sign, phase, order), since those are gauge
@@ -18,12 +18,15 @@ import scipy.linalg
 import scipy.optimize
 
 from .io import Bundle
-from .keys import _clusters
+from .keys import eigenvalue_clusters
 
 
 @dataclass
-class _Context:
-    """What a comparison needs besides the two arrays."""
+class CompareContext:
+    """What a comparison needs besides the two arrays.
+
+    Internal API of the bundles package (built by :mod:`.check`).
+    """
 
     ref: Bundle
     cand: Bundle
@@ -74,7 +77,7 @@ def _compare_eigenvectors(key, r, c, entry, ctx):
         return bad
 
     worst, flipped, merged = 0.0, 0, 0
-    for idx in _clusters(ctx.ref.arrays["eigenvalues"]):
+    for idx in eigenvalue_clusters(ctx.ref.arrays["eigenvalues"]):
         R, Cc = r[:, idx], c[:, idx]
         if len(idx) == 1:
             plus = np.max(np.abs(Cc - R))
@@ -100,12 +103,23 @@ def _compare_eigenvectors(key, r, c, entry, ctx):
     return _Outcome(worst <= tol, worst, worst, tol, "; ".join(notes))
 
 
+def _all_finite(a):
+    """True for a numeric array without nan or inf entries."""
+    return a.dtype.kind in "biufc" and bool(np.isfinite(a).all())
+
+
 def _match_points(ctx):
-    """Candidate row matched to each reference fixed point (assignment)."""
+    """Candidate row matched to each reference fixed point (assignment).
+
+    None when the candidate's fixed points cannot be matched: absent, of the
+    wrong shape, too few, or with non-finite entries (no distance exists).
+    """
     if ctx.matching is None:
         r = ctx.ref.arrays["fixed_points"]
         c = np.asarray(ctx.cand.arrays.get("fixed_points", np.zeros((0, 0))))
         if c.ndim != 2 or c.shape[1:] != r.shape[1:] or len(c) < len(r):
+            return None
+        if not _all_finite(c):
             return None
         dist = np.linalg.norm(r[:, None, :] - c[None, :, :], axis=2)
         _, ctx.matching = scipy.optimize.linear_sum_assignment(dist)
@@ -136,6 +150,10 @@ def _compare_matched(key, r, c, entry, ctx):
     """Rows that belong to the fixed points, in the matched order."""
     order = _match_points(ctx)
     c = np.asarray(c)
+    points = ctx.cand.arrays.get("fixed_points")
+    if points is not None and not _all_finite(np.asarray(points)):
+        return _failed(f"{key} cannot be matched to the reference: the "
+                       "candidate's fixed_points are not all finite numbers")
     if order is None or c.shape != r.shape:
         return _failed(f"{key} needs matching fixed points and shape "
                        f"{r.shape}; the candidate has {c.shape}")

@@ -19,9 +19,9 @@ from ..model import BLOCK_ORDER, RNN
 from ..spectra import effective_ranks, spectrum
 from ..tolerances import EPS
 from ..trajectories import forward, outputs
-from .case import _case_errors
-from .keys import (EIGVEC_FACTOR, EIGVEC_FLOOR, CaseError, _clusters,
-                   _unpack_sizes)
+from .case import case_errors
+from .keys import (EIGVEC_FACTOR, EIGVEC_FLOOR, CaseError, eigenvalue_clusters,
+                   unpack_sizes)
 
 
 # -- the problem ---------------------------------------------------------------
@@ -62,9 +62,9 @@ def build_problem(case):
     problem : Problem
     """
     sizes = case["sizes"]
-    B, T, N, D, O = _unpack_sizes(sizes)
+    B, T, N, D, O = unpack_sizes(sizes)
     drawn = {"Y_target": np.zeros((B, T, O))}
-    with _case_errors(f"invalid case {case['name']!r}: "):
+    with case_errors(f"invalid case {case['name']!r}: "):
         if case["seed"] is not None:
             drawn.update(_draw(case, B, T, N, D, O))
         drawn.update(case["arrays"])
@@ -94,7 +94,7 @@ def _draw(case, B, T, N, D, O):
 
 
 def _check_array_sizes(arrays, sizes):
-    B, T, N, D, O = _unpack_sizes(sizes)
+    B, T, N, D, O = unpack_sizes(sizes)
     want = {"W": [(N, N)], "U": [(N, D)], "b": [(N,)], "C": [(O, N)],
             "d": [(O,)], "h0": [(N,), (B, N)], "X": [(B, T, D)],
             "Y_target": [(B, T, O)]}
@@ -181,7 +181,7 @@ def _eigenpairs(K, k):
             f"{lam_all[k - 1]:.3e} <= n eps l_1 = {zero:.3e}); its vectors "
             "are not determined: choose k <= the rank of K"
         )
-    cut = [idx for idx in _clusters(lam_all) if idx[0] < k <= idx[-1]]
+    cut = [idx for idx in eigenvalue_clusters(lam_all) if idx[0] < k <= idx[-1]]
     if cut:
         raise CaseError(
             f"k = {k} cuts through a cluster of equal eigenvalues (indices "
@@ -199,7 +199,7 @@ def _eigenpairs(K, k):
 def _smallest_gap(lam, k):
     """Smallest distance from a cluster among the top ``k`` to the rest."""
     gaps = []
-    for idx in _clusters(lam):
+    for idx in eigenvalue_clusters(lam):
         if idx[0] >= k:
             break
         if idx[0] > 0:

@@ -19,7 +19,7 @@ from ..model import BLOCK_ORDER
 from .case import load_case
 from .compute import build_problem, compute_results
 from .keys import (CONVENTION_KEY, FORMAT_NAME, FORMAT_VERSION, KEYS,
-                   MANIFEST_KEY, BundleError, CaseError, _order)
+                   MANIFEST_KEY, BundleError, CaseError, axes_text)
 
 #: An export whose arrays would exceed this many bytes is refused up front.
 MAX_BUNDLE_BYTES = 2**30
@@ -143,7 +143,7 @@ def _convention(model):
         "eigenvectors": "columns, eigenvalues descending; the entry of "
                         "largest magnitude is positive (ties: lowest index); "
                         "clusters compared as subspaces",
-        "index_order": {key: _order(spec.axes) for key, spec in KEYS.items()},
+        "index_order": {key: axes_text(spec.axes) for key, spec in KEYS.items()},
     }
 
 
@@ -155,7 +155,7 @@ def _manifest(case, arrays, convention, extra_tol):
         entries[key] = {
             "role": spec.role, "shape": list(arr.shape),
             "dtype": arr.dtype.str, "sha256": array_hash(arr),
-            "compare": spec.compare, "index_order": _order(spec.axes),
+            "compare": spec.compare, "index_order": axes_text(spec.axes),
             "rtol": spec.rtol, "atol": spec.atol,
             **extra_tol.get(key, {}), **case["tolerances"].get(key, {}),
         }

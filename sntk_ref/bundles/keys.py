@@ -95,8 +95,20 @@ class _Key:
     compare: str = "values"
 
 
-def _order(axes):
-    """Index order of a key as text, e.g. ``"(b, t, i)"``."""
+def axes_text(axes):
+    """Index order of a key as text, e.g. ``"(b, t, i)"``.
+
+    Internal API of the bundles package (:mod:`.io`, :mod:`.check`).
+
+    Parameters
+    ----------
+    axes : tuple of str
+        Logical axis letters of a key.
+
+    Returns
+    -------
+    text : str
+    """
     return "(" + ", ".join(axes) + ")"
 
 
@@ -151,24 +163,66 @@ KEYS = {
 }
 
 
-#: Keys in table order (inputs, parameters, results) for reports.
-_KEY_RANK = {key: rank for rank, key in enumerate(KEYS)}
+#: Keys in table order (inputs, parameters, results) for reports; internal
+#: API of the bundles package.
+KEY_RANK = {key: rank for rank, key in enumerate(KEYS)}
 
 
-def _unpack_sizes(sizes):
-    """``(B, T, N, D, O)`` of a case's ``sizes`` object."""
+def unpack_sizes(sizes):
+    """``(B, T, N, D, O)`` of a case's ``sizes`` object.
+
+    Internal API of the bundles package.
+
+    Parameters
+    ----------
+    sizes : dict
+        The case's ``sizes`` (keys ``SIZE_KEYS``).
+
+    Returns
+    -------
+    B, T, N, D, O : int
+    """
     return tuple(sizes[s] for s in SIZE_KEYS)
 
 
-def _axis_sizes(sizes, P, k=0, M=0):
-    """Size of every logical axis letter."""
-    B, T, N, D, O = _unpack_sizes(sizes)
+def logical_axis_sizes(sizes, P, k=0, M=0):
+    """Size of every logical axis letter (SPEC 9).
+
+    Internal API of the bundles package.
+
+    Parameters
+    ----------
+    sizes : dict
+        The case's ``sizes``.
+    P, k, M : int
+        Parameters, eigenpairs and fixed points.
+
+    Returns
+    -------
+    sizes : dict of str to int
+        One entry per axis letter of :data:`KEYS`.
+    """
+    B, T, N, D, O = unpack_sizes(sizes)
     return {"b": B, "b'": B, "t": T, "s": T, "i": N, "j": N, "n": N, "x": D,
             "o": O, "o'": O, "p": P, "k": k, "m": M}
 
 
-def _clusters(lam):
-    """Index groups of eigenvalues closer than ``CLUSTER_RTOL * l_1``."""
+def eigenvalue_clusters(lam):
+    """Index groups of eigenvalues closer than ``CLUSTER_RTOL * l_1``.
+
+    Internal API of the bundles package (SPEC 3.4: a cluster's eigenvectors
+    are defined only as a subspace).
+
+    Parameters
+    ----------
+    lam : array_like, shape (k,)
+        Eigenvalues in descending order.
+
+    Returns
+    -------
+    groups : list of list of int
+        Consecutive indices, one list per cluster.
+    """
     lam = np.asarray(lam, dtype=float)
     if lam.size == 0:
         return []

@@ -27,6 +27,7 @@ import scipy.linalg
 import scipy.optimize
 
 from .. import _validation as val
+from ..spectra import canonical_sign
 from ..tolerances import EPS
 from .system import System
 
@@ -86,6 +87,10 @@ EIGVEC_COND_WARN = 1e10
 def canonicalize_vectors(V):
     """Normalise columns and fix their phase (SPEC 3.4).
 
+    The columns are scaled to unit norm, then given the sign/phase
+    convention of :func:`sntk_ref.spectra.canonical_sign` with the tie
+    tolerance ``CANON_TIE_RTOL``.
+
     Parameters
     ----------
     V : ndarray, shape (n, k)
@@ -97,16 +102,9 @@ def canonicalize_vectors(V):
         Unit columns whose entry of largest modulus (ties within
         ``CANON_TIE_RTOL`` to the lowest index) is real and positive.
     """
-    V = np.array(V, dtype=np.result_type(V, np.float64), copy=True)
-    for k in range(V.shape[1]):
-        col = V[:, k] / np.linalg.norm(V[:, k])
-        mod = np.abs(col)
-        i = int(np.flatnonzero(mod >= mod.max() * (1 - CANON_TIE_RTOL))[0])
-        col = col * (np.conj(col[i]) / mod[i])
-        if np.iscomplexobj(col):
-            col[i] = mod[i]
-        V[:, k] = col
-    return V
+    V = np.asarray(V, dtype=np.result_type(V, np.float64))
+    return canonical_sign(V / np.linalg.norm(V, axis=0), axis=0,
+                          tie_rtol=CANON_TIE_RTOL)
 
 
 def _sort_order(lam, kind):
