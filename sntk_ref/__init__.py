@@ -32,7 +32,8 @@ from .kernel import (KernelMemoryError, output_ntk, sntk, sntk_operator,
 from .kernel_layout import flatten_kernel, unflatten_kernel
 from .model import BLOCK_ORDER, RNN
 from .optim import (DampedGaussNewton, GradientDescent, LowRankNaturalGradient,
-                    damped_solve, gauss_newton_step, train, woodbury_solve)
+                    damped_solve, gauss_newton_products, gauss_newton_step,
+                    train, woodbury_solve)
 from .spectra import canonical_sign, effective_rank, effective_ranks, spectrum
 from .trajectories import TrajectoryError, forward, loss, outputs
 
@@ -63,6 +64,7 @@ __all__ = [
     "find_fixed_points",
     "flatten_kernel",
     "forward",
+    "gauss_newton_products",
     "gauss_newton_step",
     "jvp",
     "load_bundle",

@@ -99,7 +99,11 @@ def as_real_array(name, value, ndim=None, shape=None, finite=True):
 
 
 def _shape_str(shape):
-    return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+    """``shape`` as Python prints a tuple, ``None`` entries as ``*``."""
+    parts = ["*" if s is None else str(s) for s in shape]
+    if len(parts) == 1:
+        return f"({parts[0]},)"
+    return "(" + ", ".join(parts) + ")"
 
 
 def check_finite(name, arr):

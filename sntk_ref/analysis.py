@@ -80,6 +80,11 @@ OPTIONAL_MODEL_KEYS = ("h0", "trainable")
 #: Keys of an input file (``X`` required).
 INPUT_KEYS = ("X", "h0", "x_const")
 
+#: First bytes of a zip archive (``numpy.savez``; ``PK\x05\x06`` opens an
+#: empty one) and of a single ``.npy`` array.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+NPY_MAGIC = b"\x93NUMPY"
+
 #: Default probe: sequences, steps, input scale and seed.
 PROBE_SEQUENCES = 4
 PROBE_STEPS = 50
@@ -464,6 +469,7 @@ def _channels(out, model, X, h0, J, R, notes):
 # -- files -------------------------------------------------------------------
 def _open_npz(path, what):
     """The arrays of an ``.npz`` file as a dict, or a ModelFileError."""
+    _check_npz_magic(path, what)
     try:
         with np.load(path, allow_pickle=False) as data:
             if not hasattr(data, "files"):
@@ -479,6 +485,30 @@ def _open_npz(path, what):
         raise ModelFileError(
             f"{what} file {path} is not a readable .npz archive: {err}"
         ) from None
+
+
+def _check_npz_magic(path, what):
+    """Refuse a file that is not a zip archive, with a message that says so.
+
+    ``numpy.load`` treats any other file as a pickle and, with
+    ``allow_pickle=False``, would blame "pickled data" for plain garbage.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(NPY_MAGIC))
+    except FileNotFoundError:
+        raise ModelFileError(f"{what} file {path} does not exist") from None
+    except OSError as err:
+        raise ModelFileError(f"{what} file {path} cannot be read: {err}") from None
+    if head.startswith(NPY_MAGIC):
+        raise ModelFileError(
+            f"{what} file {path} is a single .npy array, not an .npz "
+            "archive of named arrays")
+    if not head.startswith(ZIP_MAGIC):
+        raise ModelFileError(
+            f"{what} file {path} is not a valid .npz (zip) file: it does not "
+            "start with the zip signature (save one with numpy.savez)"
+        )
 
 
 def _read_key(data, key, path):

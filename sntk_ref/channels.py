@@ -649,9 +649,11 @@ def sensitivity_profile(x_prev, mu, c=0.0, a=0.0):
 
     Parameters
     ----------
-    x_prev : ndarray, shape (B, T)
-        ``x_t`` for ``t = 0 .. T-1`` (the state *before* each step).
+    x_prev : array_like, shape (B, T)
+        ``x_t`` for ``t = 0 .. T-1`` (the state *before* each step); finite,
+        upcast to float64.
     mu, c, a : float
+        Finite real numbers.
 
     Returns
     -------
@@ -659,6 +661,11 @@ def sensitivity_profile(x_prev, mu, c=0.0, a=0.0):
         ``s_{t+1}`` for ``t = 0 .. T-1`` (aligned with the states after
         each step).
     """
+    x_prev = val.as_real_array("x_prev", x_prev, ndim=2)
+    mu = val.check_scalar("mu", mu)
+    c = val.check_scalar("c", c)
+    a = val.check_scalar("a", a)
+
     s = np.zeros(x_prev.shape)
     prev = np.zeros(x_prev.shape[0])
     for t in range(x_prev.shape[1]):

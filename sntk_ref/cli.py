@@ -18,6 +18,7 @@ runs several times faster (idle BLAS threads spin while waiting for a core).
 
 import argparse
 import logging
+import os
 import sys
 
 import numpy as np
@@ -61,17 +62,30 @@ def _demo(args):
     return 0 if res else 1
 
 
+def _out_dir_problem(out):
+    """Why ``out`` cannot become an output directory, or None if it can.
+
+    Checked before any work is done, so that a long run is not lost to a
+    path that was never usable.
+    """
+    path = os.path.abspath(out)
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f"--out {out} exists and is not a directory"
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"--out {out}: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"--out {out}: cannot write in {parent}"
+    return None
+
+
 def _print_progress(info):
-    """One progress line on stderr (steps done, time left)."""
-    total = info.get("total")
-    of = f"/{total}" if total else ""
-    pr = info.get("pr")
-    pr = "" if pr is None else f", PR {pr:.3g}"
-    print(f"[{info['stage']}] step {info['step']} ({info['done']}{of} done), "
-          f"loss {info.get('loss', float('nan')):.4g}, "
-          f"mu {info.get('mu', float('nan')):+.4f}{pr}; "
-          f"{info['elapsed']:.0f} s elapsed, ~{info['remaining']:.0f} s left",
-          file=sys.stderr, flush=True)
+    """One progress line on stderr (see :func:`experiment.format_progress`)."""
+    from .experiment import format_progress
+
+    print(format_progress(info), file=sys.stderr, flush=True)
 
 
 def _reproduce(args):
@@ -79,6 +93,10 @@ def _reproduce(args):
     from .experiment import ExperimentConfig, run_experiment
     from .report import write_experiment_report
 
+    problem = _out_dir_problem(args.out)
+    if problem is not None:
+        print(f"sntk-ref reproduce: {problem}", file=sys.stderr)
+        return EXIT_INPUT
     base = ExperimentConfig.quick() if args.quick else ExperimentConfig()
     try:
         config = (base if args.config is None
@@ -104,6 +122,10 @@ def _analyze(args):
                            load_inputs, load_model)
     from .report import analysis_dict, write_analysis_report
 
+    problem = _out_dir_problem(args.out)
+    if problem is not None:
+        print(f"sntk-ref analyze: {problem}", file=sys.stderr)
+        return EXIT_INPUT
     try:
         model = load_model(args.model)
         if args.inputs is None:

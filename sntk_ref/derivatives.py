@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from . import _validation as val
+from ._memory import FLOAT_BYTES, check_budget, refuse_if_over
 from .cells import (apply_A, apply_A_T, apply_D, apply_D_T, d2tanh, d3tanh,
                     dtanh)
 from .trajectories import check_inputs, check_model, check_targets, rollout
@@ -45,6 +46,11 @@ __all__ = [
 
 #: Ways to build the state Jacobian.
 JACOBIAN_METHODS = ("rtrl", "bptt")
+
+#: Advice given when the state Jacobian exceeds the memory budget.
+JACOBIAN_ADVICE = (
+    "use fewer sequences or steps, or the matrix-free products vjp/jvp"
+)
 
 #: Views of one step for :func:`step_forms`.
 VIEWS = ("map", "flow")
@@ -265,7 +271,7 @@ def rtrl_sweep(model, caches, n_seq):
     return J
 
 
-def state_jacobian(model, X, h0=None, method="rtrl"):
+def state_jacobian(model, X, h0=None, method="rtrl", max_bytes=None):
     """The full state Jacobian ``J[b, t, i, p] = dH[b, t, i] / dtheta_p``.
 
     SPEC 2.1. ``method="rtrl"`` runs the forward sensitivities, exploiting the
@@ -279,15 +285,31 @@ def state_jacobian(model, X, h0=None, method="rtrl"):
     X : array_like, shape (B, T, D)
     h0 : array_like, shape (N,) or (B, N), optional
     method : {"rtrl", "bptt"}
+    max_bytes : float, optional
+        Memory budget in bytes for ``J`` and the one-step sensitivities
+        ``(B, N, P)``; default :func:`sntk_ref.kernel.default_max_bytes`
+        (the same rule as the kernel).
 
     Returns
     -------
     J : ndarray, shape (B, T, N, P)
+
+    Raises
+    ------
+    KernelMemoryError
+        ``J`` would exceed ``max_bytes``; raised before it is allocated, the
+        message gives the size.
     """
     val.check_choice("method", method, JACOBIAN_METHODS)
     X, h0 = check_inputs(model, X, h0)
-    _, caches = rollout(model, X, h0)
     n_seq, T, n = X.shape[0], X.shape[1], model.n_hidden
+
+    # refuse before anything of size B T N P is allocated
+    needed = FLOAT_BYTES * n_seq * n * model.n_params * (T + 1)
+    refuse_if_over(needed, check_budget(max_bytes), "state Jacobian",
+                   advice=JACOBIAN_ADVICE)
+
+    _, caches = rollout(model, X, h0)
     if method == "rtrl":
         return rtrl_sweep(model, caches, n_seq)
 

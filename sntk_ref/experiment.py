@@ -44,6 +44,8 @@ __all__ = [
     "ExperimentConfig",
     "ExperimentResult",
     "criteria",
+    "format_progress",
+    "loss_after_crossing",
     "StudentTeacher",
     "build_student_teacher",
     "run_experiment",
@@ -426,9 +428,17 @@ def run_experiment(config=None, progress=None):
     ----------
     config : ExperimentConfig, optional
     progress : callable, optional
-        ``progress(info)`` with a dict ``stage``, ``step``, ``done``,
-        ``total`` (estimated), ``elapsed`` and ``remaining`` (seconds,
-        estimated) and the latest ``loss``, ``mu``, ``pr``.
+        ``progress(info)`` after every recorded step, with a dict: ``stage``
+        (``"descent"``, ``"compare-gd"``, ``"compare-ng"``), ``step``,
+        ``done`` (checkpoints so far), ``crossing`` (descent: the step where
+        ``mu`` changed sign, interpolated between checkpoints; None until it
+        has), ``last_step`` (descent: the step it will end at, None until
+        the crossing is known, since it runs a fixed number of steps past
+        it), ``total`` (descent: checkpoints, an *estimate* that moves while
+        the crossing is extrapolated; comparison: its exact number of
+        steps), ``elapsed`` and
+        ``remaining`` (seconds, an estimate) and the latest ``loss``, ``mu``,
+        ``pr``. :func:`format_progress` turns it into one line.
 
     Returns
     -------
@@ -456,11 +466,45 @@ def run_experiment(config=None, progress=None):
     return result
 
 
+def format_progress(info):
+    """One honest progress line from a ``run_experiment`` progress dict.
+
+    The descent stops a fixed number of steps after ``mu`` changes sign, so
+    its length is unknown until then: before the crossing the line says so
+    (``step 17, crossing not yet reached``); after it, it gives the end
+    (``step 27 of ~35 (crossing at step 24.6)``). The time left is always
+    labelled as an estimate.
+
+    Parameters
+    ----------
+    info : dict
+        As passed to the ``progress`` callback of :func:`run_experiment`.
+
+    Returns
+    -------
+    line : str
+    """
+    head = f"[{info['stage']}] step {info['step']}"
+    if info["stage"] == "descent":
+        crossing = info.get("crossing")
+        if crossing is None:
+            head += ", crossing not yet reached"
+        else:
+            head += (f" of ~{info['last_step']} "
+                     f"(crossing at step {crossing:.1f})")
+    elif info.get("total") is not None:
+        head += f" of {info['total']}"
+    pr = info.get("pr")
+    pr = "" if pr is None else f", PR {pr:.3g}"
+    return (f"{head}: loss {info.get('loss', float('nan')):.4g}, "
+            f"mu {info.get('mu', float('nan')):+.4f}{pr}; "
+            f"{info['elapsed']:.0f} s elapsed, ~{info['remaining']:.0f} s "
+            "left (estimate)")
+
+
 def _emit(progress, **info):
     """Log a progress line and pass it to the callback."""
-    logger.info("%s step %s: loss %.4g, mu %+.4f (%.0f s elapsed, ~%.0f s left)",
-                info["stage"], info["step"], info.get("loss", np.nan),
-                info.get("mu", np.nan), info["elapsed"], info["remaining"])
+    logger.info("%s", format_progress(info))
     if progress is not None:
         progress(info)
 
@@ -487,9 +531,13 @@ def _descend(config, data, progress, clock):
         mu0 = checkpoints[0]["mu"]
         if state["crossed_at"] is None and diag.mu * mu0 < 0:
             state["crossed_at"] = k
-        stop = (state["crossed_at"] is not None
-                and k - state["crossed_at"] >= config.steps_after_crossing)
+            state["crossing"] = _interpolated_crossing(checkpoints[-2:])
+        crossed = state["crossed_at"] is not None
+        stop = crossed and k - state["crossed_at"] >= config.steps_after_crossing
+        last = (min(state["crossed_at"] + config.steps_after_crossing,
+                    config.max_steps) if crossed else None)
         _emit(progress, stage="descent", step=k, done=len(checkpoints),
+              crossing=state.get("crossing"), last_step=last,
               total=_estimate_total(config, checkpoints, state["crossed_at"]),
               elapsed=time.perf_counter() - clock, loss=row["loss"],
               mu=diag.mu, pr=row["pr"],
@@ -504,6 +552,14 @@ def _descend(config, data, progress, clock):
         logger.warning("no sign change of mu within max_steps = %d",
                        config.max_steps)
     return checkpoints, diagnoses, models
+
+
+def _interpolated_crossing(rows):
+    """Step where ``mu`` is zero, linear between the last two checkpoints."""
+    if len(rows) < 2:
+        return float(rows[-1]["step"])
+    (k0, m0), (k1, m1) = [(r["step"], r["mu"]) for r in rows]
+    return float(k0 + (k1 - k0) * m0 / (m0 - m1))
 
 
 #: Stream index of the generator drawing Newton seeds in the descent.
@@ -583,6 +639,41 @@ def _leading_mu(model, h):
         return float("nan"), h
     point = min(found.points, key=lambda p: np.linalg.norm(p.x - h))
     return float(critical_distance(point.eigenvalues[0], "flow")), point.x
+
+
+def loss_after_crossing(loss, crossing_step):
+    """How a loss curve behaves from the crossing of ``mu`` on (SPEC 8).
+
+    A large step of gradient descent makes the loss jump up and down after
+    the crossing, so its minimum alone says nothing about progress; the
+    range and the number of increases do.
+
+    Parameters
+    ----------
+    loss : array_like, shape (S + 1,)
+        Loss before each step and after the last.
+    crossing_step : int or None
+        First index at which ``mu`` has changed sign; None if it never did
+        (then the whole curve is summarised).
+
+    Returns
+    -------
+    summary : dict
+        ``from_step`` (the first index summarised), ``min``, ``max``,
+        ``n_increases`` (steps ``k -> k + 1`` from ``from_step`` on where the
+        loss did not go down) and ``monotone`` (it went down at every one).
+    """
+    loss = val.as_real_array("loss", loss, ndim=1)
+    start = 0 if crossing_step is None else int(crossing_step)
+    part = loss[start:]
+    if part.size == 0:
+        raise ValueError(
+            f"crossing_step {crossing_step} is past the end of the loss "
+            f"curve of length {loss.size}")
+    ups = int(np.sum(np.diff(part) >= 0))
+    return {"from_step": start, "min": float(part.min()),
+            "max": float(part.max()), "n_increases": ups,
+            "monotone": ups == 0}
 
 
 def _first_sign_change(values):

@@ -50,6 +50,10 @@ from scipy.linalg.blas import dsyrk
 from scipy.sparse.linalg import LinearOperator
 
 from . import _validation as val
+# the budget lives below derivatives; re-exported here under the same names
+from ._memory import (FALLBACK_MAX_BYTES, FLOAT_BYTES,  # noqa: F401
+                      MEMORY_FRACTION, KernelMemoryError, check_budget,
+                      default_max_bytes, refuse_if_over)
 from .cells import apply_A
 from .derivatives import forward_sweep, reverse_sweep, rtrl_sweep
 from .trajectories import check_inputs, rollout
@@ -69,12 +73,6 @@ __all__ = [
 #: Ways to assemble the dense kernel (SPEC 3.2).
 METHODS = ("jacobian", "recursion")
 
-#: Default memory budget: this fraction of ``MemAvailable`` (/proc/meminfo).
-MEMORY_FRACTION = 0.5
-
-#: Default budget when /proc/meminfo cannot be read (2 GiB).
-FALLBACK_MAX_BYTES = 2 * 2**30
-
 #: Working memory for one block of sequences when ``block_size`` is not
 #: given and a block's intermediates are not part of the result (64 MiB).
 BLOCK_WORK_BYTES = 64 * 2**20
@@ -82,37 +80,6 @@ BLOCK_WORK_BYTES = 64 * 2**20
 #: Rows per chunk when one triangle of a kernel is copied onto the other
 #: (small chunks keep the transposed copy in cache).
 SYMMETRIZE_ROWS = 64
-
-#: Bytes of one float64.
-FLOAT_BYTES = 8
-
-
-class KernelMemoryError(MemoryError):
-    """A kernel request whose result or intermediates exceed the budget.
-
-    Raised before anything large is allocated; the message states the bytes
-    needed and the budget.
-    """
-
-
-def default_max_bytes():
-    """The default memory budget of a dense kernel request.
-
-    Returns
-    -------
-    max_bytes : int
-        :data:`MEMORY_FRACTION` of ``MemAvailable`` in /proc/meminfo, or
-        :data:`FALLBACK_MAX_BYTES` where that file cannot be read.
-    """
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    kib = int(line.split()[1])
-                    return int(MEMORY_FRACTION * kib * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    return FALLBACK_MAX_BYTES
 
 
 # -- argument checks and sizing ----------------------------------------------
@@ -137,23 +104,6 @@ def _check_times(times, T):
     if np.unique(sel).size != sel.size:
         raise ValueError(f"times must not repeat a step, got {sel.tolist()}")
     return sel
-
-
-def _check_budget(max_bytes):
-    if max_bytes is None:
-        return default_max_bytes()
-    return val.check_scalar("max_bytes", max_bytes, 0.0, low_open=True)
-
-
-def _refuse_if_over(needed, max_bytes, what):
-    """Raise :class:`KernelMemoryError` when ``needed > max_bytes``."""
-    if needed > max_bytes:
-        raise KernelMemoryError(
-            f"the {what} needs about {needed / 1e9:.3g} GB ({int(needed)} "
-            f"bytes) but max_bytes is {max_bytes / 1e9:.3g} GB; select fewer "
-            "time steps (times=), use fewer sequences, or use sntk_operator "
-            "for matrix-free products"
-        )
 
 
 def _default_block(per_sequence, B):
@@ -472,7 +422,7 @@ def _prepare(model, X, h0, method, block_size, max_bytes, times, what,
         block_size = val.check_positive_int("block_size", block_size)
 
     block_size, needed = _plan(model, B, T, sel, method, block_size, n_out)
-    _refuse_if_over(needed, _check_budget(max_bytes), what)
+    refuse_if_over(needed, check_budget(max_bytes), what)
     H, caches = rollout(model, X, h0)
     return X, sel, block_size, H, caches
 

@@ -17,6 +17,8 @@ unchanged when the data set is duplicated.
   ``inv``);
 - :func:`woodbury_solve` -- ``(lam I + U U^T)^{-1} v`` through the dual solve;
 - :func:`gauss_newton_step` -- ``-eta (G + lam I)^{-1} g`` for an RNN;
+- :func:`gauss_newton_products` -- ``L``, ``g`` and ``G V`` for a block of
+  directions from one rollout and one reverse sweep;
 - :class:`GradientDescent`, :class:`DampedGaussNewton`,
   :class:`LowRankNaturalGradient` -- optimisers sharing
   ``step(model, X, Y, h0=None) -> (new_model, info)``;
@@ -32,6 +34,8 @@ import scipy.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from . import _validation as val
+from .cells import apply_A, apply_A_T, apply_D_T
+from .cells import step as cell_step
 from .derivatives import (forward_sweep, pack_blocks, reverse_sweep,
                           state_jacobian)
 from .trajectories import (TrajectoryError, check_inputs, check_targets,
@@ -43,6 +47,7 @@ __all__ = [
     "LowRankNaturalGradient",
     "TrainRecord",
     "damped_solve",
+    "gauss_newton_products",
     "gauss_newton_step",
     "train",
     "woodbury_solve",
@@ -71,6 +76,17 @@ DEFAULT_LOWRANK_DAMPING = 1e-8
 #: Relative tolerance of the Lanczos eigenpairs (``eigsh(tol=...)``).
 LANCZOS_TOL = 1e-10
 
+#: Eigen-refresh methods of :class:`LowRankNaturalGradient`.
+EIGENSOLVERS = ("lanczos", "subspace")
+
+#: Vectors of the subspace block beyond the ``r`` (+1 for ``sigma_{r+1}``)
+#: wanted eigenpairs: oversampling speeds the iteration up (rate
+#: ``sigma_{k+1} / sigma_r`` for a block of ``k``) at almost no cost.
+SUBSPACE_OVERSAMPLING = 2
+
+#: Seed of the default generator drawing the subspace method's cold start.
+SUBSPACE_SEED = 0
+
 #: Statuses of :class:`TrainRecord`.
 STATUSES = ("completed", "callback", "nonfinite")
 
@@ -90,12 +106,15 @@ def _svd_solve(J, r, damping):
         return np.zeros(J.shape[1])
     keep = s > LSTSQ_RCOND * max(J.shape) * s[0]
     U, s, Vt = U[:, keep], s[keep], Vt[keep]
-    return -Vt.T @ ((s / (s * s + damping)) * (U.T @ r))
+    # s / (s^2 + lam) written so that s^2 can neither underflow nor overflow
+    filt = 1.0 / (s + damping / s)
+    return -Vt.T @ (filt * (U.T @ r))
 
 
 def _damped_solve(J, r, damping, form):
     """:func:`damped_solve` without validation; returns ``(delta, solver)``."""
-    gram_norm = float(np.sum(J * J))
+    with np.errstate(over="ignore"):  # an overflowed norm just means "SVD"
+        gram_norm = float(np.sum(J * J))
     if damping > 0 and damping >= CHOLESKY_MIN_RCOND * (damping + gram_norm):
         try:
             if form == "primal":
@@ -228,6 +247,166 @@ class _Linearisation:
         P = self.model.n_params
         return LinearOperator((P, P), matvec=self.gauss_newton,
                               dtype=np.float64)
+
+
+# -- the gradient and a block of G products in one pass ----------------------
+def _whole_trajectory_cache(model, X, h0, H):
+    """One step cache for all ``T B`` steps, rows in ``(t, b)`` order.
+
+    A step's cache depends only on its input state and input, so one
+    vectorised :func:`sntk_ref.cells.step` over the states before every step
+    (``h0``, then ``H`` without its last step) gives every cache at once.
+    """
+    n_seq, T = X.shape[:2]
+    before = np.concatenate([h0[None], H.transpose(1, 0, 2)[:-1]])
+    inputs = X.transpose(1, 0, 2).reshape(T * n_seq, model.n_in)
+    return cell_step(model.cell, before.reshape(T * n_seq, -1), inputs,
+                     model.W, model.U, model.b, model.dt)[1]
+
+
+def _rollout_with_tangents(model, X, h0, dirs, K):
+    """Rollout fused with the JVP of ``K`` directions (SPEC 1.3, 2.3).
+
+    ``dirs`` holds the directions' blocks with a trailing ``K`` axis. Each
+    step advances the states and the tangents ``dh (B, N, K)``:
+    ``dh_{t+1} = A_t dh_t + D_t v``. Returns ``H (B, T, N)``, the caches and
+    the state tangents ``dH (T, B, N, K)``.
+    """
+    n_seq, T = X.shape[:2]
+    n, W, U, b, dt, cell = (model.n_hidden, model.W, model.U, model.b,
+                            model.dt, model.cell)
+    dW, dU, db = (_flat_columns(dirs, name) for name in ("W", "U", "b"))
+    H, caches = np.empty((n_seq, T, n)), []
+    dH = np.empty((T, n_seq, n, K))
+    dh = np.zeros((n_seq, n, K))
+    if "h0" in dirs:
+        dh[:] = dirs["h0"]
+    h = h0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(T):
+            h_next, cache = cell_step(cell, h, X[:, t], W, U, b, dt)
+            if K:
+                dh = apply_A(cell, cache, W, dt, dh) + _drive(cache, dW, dU,
+                                                              db, K)
+            H[:, t], dH[t], h = h_next, dh, h_next
+            caches.append(cache)
+    if not np.isfinite(H).all():
+        raise TrajectoryError("the trajectory is not finite: the state "
+                              "overflowed or became NaN")
+    return H, caches, dH
+
+
+def _flat_columns(dirs, name):
+    """Block ``(N, M, K)`` as ``(M, N K)`` so ``a @ it`` gives ``(., N, K)``."""
+    if name not in dirs:
+        return None
+    block = dirs[name]
+    if block.ndim == 2:
+        return block
+    return np.ascontiguousarray(block.transpose(1, 0, 2)).reshape(
+        block.shape[1], -1)
+
+
+def _drive(cache, dW, dU, db, K):
+    """``D_t v`` for ``K`` directions, shape (B, N, K) (SPEC 2.1).
+
+    ``g * (dW r + dU x + db)`` with the blocks from :func:`_flat_columns`.
+    """
+    z = np.zeros(cache.g.shape + (K,))
+    if dW is not None:
+        z += (cache.r @ dW).reshape(z.shape)
+    if dU is not None:
+        z += (cache.x @ dU).reshape(z.shape)
+    if db is not None:
+        z += db
+    return cache.g[..., None] * z
+
+
+def _gradient_and_products(model, X, Y, h0, V):
+    """``(L, g, G V)`` from one forward pass and one reverse sweep.
+
+    Validated inputs; ``V (P, K)``, ``K >= 0``. The rollout carries the
+    tangents of the ``K`` directions (:func:`_rollout_with_tangents`); the
+    reverse sweep carries ``K + 1`` cotangents stacked as ``(K + 1, B, N)``:
+    copy 0 the loss cotangent ``R C / (B T)``, copy ``k`` the cotangent
+    ``(J_y v) C / (B T)`` of direction ``k``, so each time step is one
+    ``A_t^T`` product of the stack (SPEC 2.2). The ``D_t^T`` products of all
+    steps and copies are done at once after the loop.
+    """
+    n_seq, T = X.shape[:2]
+    n, K, C = model.n_hidden, V.shape[1], model.C
+    copies, scale = K + 1, 1.0 / (n_seq * T)
+    dirs = model.split(V)
+    H, caches, dH = _rollout_with_tangents(model, X, h0, dirs, K)
+    R = H @ C.T + model.d - Y
+    L = 0.5 * scale * float(np.sum(R * R))
+
+    # output cotangents (T, K + 1, B, O): the residual, then J_y v
+    H_t = H.transpose(1, 0, 2)
+    out = np.empty((T, copies, n_seq, model.n_out))
+    out[:, 0] = R.transpose(1, 0, 2)
+    out[:, 1:] = np.tensordot(dH, C, axes=(2, 1)).transpose(0, 2, 1, 3)
+    for k in range(K):
+        if "C" in dirs:
+            out[:, k + 1] += H_t @ dirs["C"][..., k].T
+        if "d" in dirs:
+            out[:, k + 1] += dirs["d"][:, k]
+    out *= scale
+
+    # reverse: lam_t = q_t + A_t^T lam_{t+1}, q_t = out_t C (SPEC 2.2)
+    # (apply_A_T broadcasts the step's (B, N) gains over the copy axis)
+    lams = np.empty((T, copies, n_seq, n))
+    lam = np.zeros((copies, n_seq, n))
+    for t in reversed(range(T)):
+        lam = out[t] @ C + lam
+        lams[t] = lam
+        lam = apply_A_T(model.cell, caches[t], model.W, model.dt, lam)
+
+    # J^T q = sum_t D_{t-1}^T lam_t per copy, plus the readout blocks
+    whole = _whole_trajectory_cache(model, X, h0, H)
+    columns = []
+    for c in range(copies):
+        gW, gU, gb = apply_D_T(whole, lams[:, c].reshape(T * n_seq, n))
+        blocks = {"W": gW, "U": gU, "b": gb, "h0": lam[c].sum(axis=0),
+                  "C": np.einsum("tbo,tbn->on", out[:, c], H_t),
+                  "d": out[:, c].sum(axis=(0, 1))}
+        columns.append(pack_blocks(model, blocks))
+    GV = np.column_stack(columns[1:]) if K else np.zeros((model.n_params, 0))
+    return L, columns[0], GV
+
+
+def gauss_newton_products(model, X, Y, V, h0=None):
+    """The loss, its gradient and ``G V`` from one pass over the trajectory.
+
+    SPEC 7 with SPEC 2.2-2.3. ``G V = J_y^T (J_y V) / (B T)`` for ``K``
+    directions at once: one rollout, one forward (JVP) sweep carrying the
+    ``K`` tangents as ``K`` extra copies of the batch, and one reverse sweep
+    carrying the loss cotangent together with the ``K`` cotangents
+    ``J_y V``. Where the cost of a sweep is its per-step overhead rather
+    than its flops (small ``N``, long ``T``), this costs little more than
+    the gradient alone.
+
+    Parameters
+    ----------
+    model : RNN
+    X : array_like, shape (B, T, D)
+    Y : array_like, shape (B, T, O)
+        Targets.
+    V : array_like, shape (P, K)
+        Directions, ``K >= 0``.
+    h0 : array_like, shape (N,) or (B, N), optional
+
+    Returns
+    -------
+    L : float
+        The loss of SPEC 1.3.
+    g : ndarray, shape (P,)
+        ``grad L``.
+    GV : ndarray, shape (P, K)
+    """
+    X, Y, h0 = _check_problem(model, X, Y, h0)
+    V = val.as_real_array("V", V, shape=(model.n_params, None))
+    return _gradient_and_products(model, X, Y, h0, V)
 
 
 def _output_jacobian(model, X, h0):
@@ -445,10 +624,47 @@ class LowRankNaturalGradient(_Optimizer):
         Lanczos basis size (``eigsh``'s default when None).
     maxiter : int, optional
         Lanczos restarts (``eigsh``'s default when None).
+    eigensolver : {"lanczos", "subspace"}
+        How the eigenpairs are refreshed: a Lanczos solve (the reference,
+        see the cache semantics below) or one step of a subspace iteration
+        fused with the gradient (see below). ``tol``, ``ncv`` and ``maxiter``
+        are Lanczos settings; ``refresh_every`` must be 1 for "subspace".
+    oversampling : int
+        Extra vectors of the subspace block, default
+        :data:`SUBSPACE_OVERSAMPLING` ("subspace" only).
+    rng : numpy.random.Generator, optional
+        Draws the random part of the subspace method's cold-start block;
+        ``numpy.random.default_rng(SUBSPACE_SEED)`` when omitted, so the
+        same seed gives the same bits ("subspace" only).
 
     Notes
     -----
-    Cache semantics. The optimiser keeps the last eigenpairs with the model
+    Subspace eigensolver (an approximate eigen-tracker). The optimiser keeps
+    an orthonormal block ``Q (P, k)``, ``k = min(r + 1 + oversampling, P)``
+    (``r + oversampling`` when ``sigma_ref`` is given). Each step computes
+    ``L``, ``g`` and ``G Q`` together (:func:`gauss_newton_products`: one
+    rollout carrying the ``k`` tangents, one reverse sweep carrying the
+    loss cotangent and the ``k`` cotangents ``J_y Q``), then Rayleigh-Ritz:
+    the eigenpairs ``(theta_i, s_i)`` of ``Q^T G Q`` give Ritz pairs
+    ``(theta_i, Q s_i)``; the top ``r`` are this step's ``(sigma_i, V_i)``,
+    the next one its ``sigma_{r+1}``, and ``orth(G Q S)`` (QR) is the block
+    of the next step -- one iteration of subspace (power) iteration with
+    Rayleigh-Ritz per step. At a fixed model the Ritz pairs converge to the
+    top eigenpairs of ``G``, the ``i``-th eigenvector error shrinking by
+    about ``sigma_{k+1} / sigma_i`` per step and the eigenvalues with the
+    square of it; along training they lag ``G`` by about one iteration, so
+    their accuracy depends on how fast ``G`` changes compared with that
+    rate. ``info["ritz_residuals"]`` reports ``|G y_i - theta_i y_i| /
+    theta_i`` for the pairs used (``r``, plus the one giving ``sigma_ref``),
+    an a-posteriori measure of that accuracy. On a cold start (first step,
+    or other inputs, ``h0`` or architecture) the block is ``orth([g, Z])``
+    with ``Z`` standard normal from ``rng`` (all of it random when
+    ``g = 0``), at the price of one extra gradient sweep. A step at an
+    unchanged state iterates once more, so repeated steps at one model are
+    not identical; ``refreshed`` is always True and ``matvecs = k``, all in
+    the one fused sweep pair. Ritz values are clipped at 0.
+
+    Cache semantics (Lanczos). The optimiser keeps the last eigenpairs with the model
     (all blocks, trainable or not), inputs ``X`` and ``h0`` they were
     computed at. A step at exactly that model and data reuses them, so
     applying the optimiser twice to the same state gives identical steps.
@@ -466,13 +682,16 @@ class LowRankNaturalGradient(_Optimizer):
     clipped at 0 (``G`` is PSD). :meth:`reset` clears the cache.
 
     ``info`` also holds ``eigenvalues (r,)``, ``sigma_ref``, ``refreshed``,
-    ``eigen_method`` (``"lanczos"`` or ``"dense"``) and ``matvecs``, the
-    number of ``G`` products of this step.
+    ``eigen_method`` (``"lanczos"``, ``"dense"`` or ``"subspace"``) and
+    ``matvecs``, the number of ``G`` products of this step; with
+    "subspace" also ``ritz_residuals``, shape (r,) or (r + 1,) (the last
+    for ``sigma_ref`` when it is ``sigma_{r+1}``).
     """
 
     def __init__(self, lr, rank=1, damping=DEFAULT_LOWRANK_DAMPING,
                  refresh_every=1, sigma_ref=None, tol=LANCZOS_TOL, ncv=None,
-                 maxiter=None):
+                 maxiter=None, eigensolver="lanczos",
+                 oversampling=SUBSPACE_OVERSAMPLING, rng=None):
         self.lr = val.check_scalar("lr", lr, 0.0, low_open=True)
         self.rank = val.check_positive_int("rank", rank)
         self.damping = val.check_scalar("damping", damping, 0.0)
@@ -484,11 +703,23 @@ class LowRankNaturalGradient(_Optimizer):
         self.ncv = None if ncv is None else val.check_positive_int("ncv", ncv)
         self.maxiter = None if maxiter is None else val.check_positive_int(
             "maxiter", maxiter)
+        self.eigensolver = val.check_choice("eigensolver", eigensolver,
+                                            EIGENSOLVERS)
+        self.oversampling = val.check_positive_int("oversampling",
+                                                   oversampling, minimum=0)
+        self.rng = np.random.default_rng(SUBSPACE_SEED) if rng is None else (
+            val.check_rng(rng))
+        if self.eigensolver == "subspace" and self.refresh_every != 1:
+            raise ValueError(
+                "refresh_every must be 1 with eigensolver='subspace' (it "
+                f"iterates at every step), got {self.refresh_every}"
+            )
         self.reset()
 
     def reset(self):
-        """Forget the cached eigenpairs."""
+        """Forget the cached eigenpairs (and the subspace block)."""
         self._cache = None
+        self._block = None
 
     @property
     def eigenpairs(self):
@@ -497,22 +728,72 @@ class LowRankNaturalGradient(_Optimizer):
         return None if c is None else (c.sigma.copy(), c.V.copy())
 
     def _direction(self, model, X, Y, h0):
+        if self.eigensolver == "subspace":
+            return self._subspace_direction(model, X, Y, h0)
         lin = _Linearisation(model, X, Y, h0)
         cache, refreshed = self._eigenpairs(lin, model, X, h0)
-
-        # scale each amplified direction by sigma_ref / (sigma_i + lam)
-        g = lin.grad
-        denom = cache.sigma + self.damping
-        safe = np.where(denom > 0, denom, 1.0)
-        factor = np.where(denom > 0, cache.sigma_ref / safe, 0.0)
-        dtheta = -self.lr * (g + cache.V @ ((factor - 1.0) * (cache.V.T @ g)))
-
-        info = {"loss": lin.loss, "grad_norm": float(np.linalg.norm(g)),
+        dtheta = self._update(lin.grad, cache)
+        info = {"loss": lin.loss, "grad_norm": float(np.linalg.norm(lin.grad)),
                 "step_norm": float(np.linalg.norm(dtheta)),
                 "eigenvalues": cache.sigma.copy(),
                 "sigma_ref": cache.sigma_ref, "refreshed": refreshed,
                 "eigen_method": cache.method, "matvecs": lin.calls}
         return dtheta, info
+
+    def _update(self, g, cache):
+        """``dtheta``: scale each amplified direction by sigma_ref/(sigma+lam)."""
+        denom = cache.sigma + self.damping
+        safe = np.where(denom > 0, denom, 1.0)
+        factor = np.where(denom > 0, cache.sigma_ref / safe, 0.0)
+        return -self.lr * (g + cache.V @ ((factor - 1.0) * (cache.V.T @ g)))
+
+    def _subspace_direction(self, model, X, Y, h0):
+        """One fused gradient + subspace-iteration step (see Notes)."""
+        P, r = model.n_params, self.rank
+        wanted = r + (1 if self.sigma_ref is None else 0)
+        if wanted > P:
+            raise ValueError(
+                f"rank = {r} needs {wanted} eigenpairs of G but P = {P}; "
+                "lower rank or give sigma_ref (needed when rank = P)"
+            )
+        k = min(wanted + self.oversampling, P)
+
+        # warm start from the last step's block, or a cold start
+        b = self._block
+        warm = (b is not None and b.Q.shape == (P, k)
+                and b.model.trainable == model.trainable
+                and b.model.cell == model.cell and np.array_equal(b.X, X)
+                and np.array_equal(b.h0, h0))
+        Q = b.Q if warm else self._cold_block(model, X, Y, h0, k)
+
+        # loss, gradient and G Q in one pass; Rayleigh-Ritz on span(Q)
+        L, g, GQ = _gradient_and_products(model, X, Y, h0, Q)
+        theta, ritz, residuals, Q_next = _rayleigh_ritz(Q, GQ)
+        theta = np.maximum(theta, 0.0)
+        sigma_ref = self.sigma_ref if self.sigma_ref is not None else float(
+            theta[r])
+        self._block = _Block(model, X, h0, Q_next)
+        self._cache = _EigenCache(model, X, h0, theta[:r], ritz[:, :r],
+                                  sigma_ref, "subspace")
+
+        dtheta = self._update(g, self._cache)
+        info = {"loss": L, "grad_norm": float(np.linalg.norm(g)),
+                "step_norm": float(np.linalg.norm(dtheta)),
+                "eigenvalues": theta[:r].copy(), "sigma_ref": sigma_ref,
+                "refreshed": True, "eigen_method": "subspace",
+                "matvecs": k, "ritz_residuals": residuals[:wanted]}
+        return dtheta, info
+
+    def _cold_block(self, model, X, Y, h0, k):
+        """``orth([g, Z])``, ``Z (P, k - 1)`` standard normal from ``rng``."""
+        g = _gradient_and_products(model, X, Y, h0,
+                                   np.zeros((model.n_params, 0)))[1]
+        if np.any(g != 0):
+            block = np.column_stack(
+                [g, self.rng.standard_normal((model.n_params, k - 1))])
+        else:
+            block = self.rng.standard_normal((model.n_params, k))
+        return np.linalg.qr(block)[0]
 
     def _eigenpairs(self, lin, model, X, h0):
         """The cache to use at this state, refreshed when the rules say."""
@@ -566,6 +847,35 @@ class LowRankNaturalGradient(_Optimizer):
         return (f"LowRankNaturalGradient(lr={self.lr}, rank={self.rank}, "
                 f"damping={self.damping}, refresh_every={self.refresh_every},"
                 f" sigma_ref={self.sigma_ref})")
+
+
+@dataclass
+class _Block:
+    """The subspace method's next block and the data it belongs to."""
+
+    model: object
+    X: np.ndarray
+    h0: np.ndarray
+    Q: np.ndarray
+
+
+def _rayleigh_ritz(Q, GQ):
+    """Ritz pairs of ``G`` on ``span(Q)`` and the next block (SPEC 7).
+
+    ``Q (P, k)`` orthonormal, ``GQ = G Q``. Returns the Ritz values
+    ``theta (k,)`` descending, the Ritz vectors ``Q S (P, k)``, their
+    relative residuals ``|G y - theta y| / theta (k,)`` (``inf`` where
+    ``theta <= 0`` and the residual is not 0) and the next block
+    ``orth(G Q S)`` from a QR factorisation (one power step).
+    """
+    theta, S = np.linalg.eigh(0.5 * (Q.T @ GQ + GQ.T @ Q))
+    theta, S = theta[::-1], S[:, ::-1]
+    ritz, G_ritz = Q @ S, GQ @ S
+    residual = np.linalg.norm(G_ritz - ritz * theta, axis=0)
+    positive = theta > 0
+    relative = np.where(positive, residual / np.where(positive, theta, 1.0),
+                        np.where(residual > 0, np.inf, 0.0))
+    return theta, ritz, relative, np.linalg.qr(G_ritz)[0]
 
 
 def _dense_top(lin, k):

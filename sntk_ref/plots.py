@@ -22,11 +22,14 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .experiment import loss_after_crossing
+
 __all__ = [
     "EXPERIMENT_FIGURES",
     "ANALYSIS_FIGURES",
     "experiment_figures",
     "analysis_figures",
+    "gd_vs_ng_figure",
 ]
 
 #: Size of every figure, inches, and its resolution.
@@ -154,27 +157,68 @@ def _restricted(report, out_dir):
     return _save(fig, out_dir, "restricted_kernel.png")
 
 
-def _gd_vs_ng(report, out_dir):
+def _gd_vs_ng_label(name, run):
+    """Legend entry of one optimiser and how its loss behaves.
+
+    Gradient descent from its crossing on, the natural gradient over the
+    whole run (as in the report's caption and criterion).
+    """
+    if name == "gd":
+        after = loss_after_crossing(run["loss"], run.get("crossing_step"))
+        label = "gradient descent"
+    else:
+        after = loss_after_crossing(run["loss"], None)
+        label = "rank-1 natural gradient"
+    if after["monotone"]:
+        return f"{label}: loss decreases at every step"
+    where = "after its crossing" if after["from_step"] > 0 else "over the run"
+    return (f"{label}: loss erratic {where} "
+            f"({after['min']:.3g} to {after['max']:.3g})")
+
+
+def gd_vs_ng_figure(report):
+    """The figure ``gd_vs_ng.png``: loss and ``mu`` of both optimisers.
+
+    The legend names what the dotted lines are (each optimiser's first step
+    past its crossing) and how each loss behaves after it, so that an
+    erratic gradient-descent curve is not read by its minimum alone.
+
+    Parameters
+    ----------
+    report : dict
+        ``ExperimentResult.to_dict()`` (only ``"comparison"`` is read).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
     comp = report["comparison"]
     fig, (top, bottom) = _new(2)
-    for name, colour, label in (("gd", GD_COLOUR, "gradient descent"),
-                                ("ng", NG_COLOUR, "rank-1 natural gradient")):
+    for name, colour in (("gd", GD_COLOUR), ("ng", NG_COLOUR)):
         run = comp[name]
-        steps = np.arange(len(run["loss"]))
-        top.semilogy(steps, run["loss"], ".-", color=colour, label=label)
+        label = _gd_vs_ng_label(name, run)
+        top.semilogy(np.arange(len(run["loss"])), run["loss"], ".-",
+                     color=colour, label=label)
         bottom.plot(np.arange(len(run["mu"])), run["mu"], ".-", color=colour,
                     label=label)
         if run.get("crossing_step") is not None:
             for ax in (top, bottom):
                 ax.axvline(run["crossing_step"], color=colour, ls=":", lw=1)
+
+    # a legend entry for the dotted lines, in neutral grey
+    top.plot([], [], color=BIF_COLOUR, ls=":", lw=1,
+             label="dotted: first step past each one's crossing of mu = 0")
     bottom.axhline(0.0, color="0.7", lw=1)
     top.set_ylabel("loss L (output units$^2$)")
-    top.set_title(f"Same step size lr = {comp['lr']:g} "
-                  "(dotted: first step past the crossing)")
-    top.legend()
+    top.set_title(f"Same step size lr = {comp['lr']:g}")
+    top.legend(fontsize="small")
     bottom.set_xlabel("training step")
     bottom.set_ylabel("$\\mu$ (1 / flow time unit)")
-    return _save(fig, out_dir, "gd_vs_ng.png")
+    return fig
+
+
+def _gd_vs_ng(report, out_dir):
+    return _save(gd_vs_ng_figure(report), out_dir, "gd_vs_ng.png")
 
 
 #: Experiment figures, in report order: (file name, caption, drawer).

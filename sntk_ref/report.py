@@ -26,6 +26,7 @@ import numpy as np
 from . import plots
 from ._version import __version__
 from ._summary import normal_form_summary, plain
+from .experiment import loss_after_crossing
 
 __all__ = [
     "analysis_dict",
@@ -186,6 +187,9 @@ def experiment_markdown(report):
         f"| GD at lr = {comp['lr']}: initial loss, peak after crossing | "
         f"{_fmt(gd['loss'][0])}, "
         f"{_fmt(crit['natural_gradient'].get('gd_peak_after_crossing'))} |",
+        f"| GD loss after its crossing: min, max, steps up "
+        f"(erratic; its minimum is no measure) | "
+        f"{_after_cells(gd)} |",
         f"| rank-1 NG at lr = {comp['lr']}: final loss, monotone | "
         f"{_fmt(ng['loss'][-1])}, "
         f"{_fmt(crit['natural_gradient'].get('ng_monotone'))} |",
@@ -202,9 +206,53 @@ def experiment_markdown(report):
         lines.append(f"| {_cell(c['description'])} | {_fmt(c['passed'])} "
                      f"| {_cell(nums)} |")
     lines += ["", "## Figures", ""]
+    notes = {"gd_vs_ng.png": _gd_vs_ng_note(comp)}
     for name, caption, _ in plots.EXPERIMENT_FIGURES:
-        lines += [f"![{caption}]({name})", "", f"*{caption}.*", ""]
+        note = f" {notes[name]}" if name in notes else ""
+        lines += [f"![{caption}]({name})", "", f"*{caption}.*{note}", ""]
     return "\n".join(lines)
+
+
+def _after_cells(run):
+    """``min, max, n_increases`` of a loss after the crossing."""
+    after = loss_after_crossing(run["loss"], run["crossing_step"])
+    return (f"{_fmt(after['min'], '.3g')}, {_fmt(after['max'], '.3g')}, "
+            f"{after['n_increases']}")
+
+
+def _loss_sentence(label, after, crossing_step):
+    """How one loss curve behaves (``loss_after_crossing`` dict), in words."""
+    if after["from_step"] > 0:
+        where = f"after its crossing of mu = 0 (step {crossing_step})"
+    elif crossing_step is not None:
+        where = f"of the run, through its crossing of mu = 0 (step {crossing_step})"
+    else:
+        where = "of the run (mu never changed sign)"
+    if after["monotone"]:
+        return f"{label}'s loss decreases at every step {where}."
+    return (f"{label}'s loss is erratic {where}: it fails to decrease at "
+            f"{after['n_increases']} steps and jumps between "
+            f"{_fmt(after['min'], '.3g')} and {_fmt(after['max'], '.3g')}, "
+            "so its minimum alone is no measure of progress.")
+
+
+def _gd_vs_ng_note(comp):
+    """Caption sentences of gd_vs_ng.png, from the comparison's numbers.
+
+    Gradient descent is described from its crossing on (where it becomes
+    erratic); the natural gradient over the whole run, as in the
+    ``natural_gradient`` criterion.
+    """
+    gd, ng = comp["gd"], comp["ng"]
+    return " ".join((
+        _loss_sentence("Gradient descent",
+                       loss_after_crossing(gd["loss"], gd["crossing_step"]),
+                       gd["crossing_step"]),
+        _loss_sentence("The natural gradient",
+                       loss_after_crossing(ng["loss"], None),
+                       ng["crossing_step"]),
+        "Dotted lines: each optimiser's first step past its crossing.",
+    ))
 
 
 # -- the analysis of one model -----------------------------------------------

@@ -56,6 +56,17 @@ SYMMETRY_RTOL = 1e-10
 #: Lanczos (ARPACK) convergence tolerance; 0 asks for machine precision.
 LANCZOS_TOL = 0.0
 
+#: An operator is accepted as symmetric if, for two fixed random probes
+#: ``u, v``, ``|u^T (A v) - v^T (A u)| <= OPERATOR_SYMMETRY_RTOL *
+#: (|u| |A v| + |v| |A u|)``. The round-off of a matrix-free ``J (J^T q)`` is
+#: ~ sqrt(n) eps relative to that scale; a genuinely non-symmetric operator
+#: gives O(1).
+OPERATOR_SYMMETRY_RTOL = 1e-8
+
+#: Seed of the generator that draws the two symmetry probes (deterministic:
+#: the same operator is always accepted or refused alike).
+SYMMETRY_PROBE_SEED = 20240917
+
 #: Effective-rank kinds (SPEC 3.4).
 RANK_KINDS = ("pr", "entropy", "stable")
 
@@ -103,6 +114,7 @@ def canonical_sign(V, axis=0, tie_rtol=SIGN_TIE_RTOL):
     V = np.asarray(V)
     if not np.issubdtype(V.dtype, np.number):
         raise TypeError(f"V must be a numeric array, got dtype {V.dtype}")
+    axis = _check_axis(axis, V.ndim)
     if not np.iscomplexobj(V):
         V = V.astype(np.float64)
     check_finite("V", V)
@@ -128,6 +140,20 @@ def canonical_sign(V, axis=0, tie_rtol=SIGN_TIE_RTOL):
         out[lead, cols] = np.abs(pivot)
     out = out.reshape(W.shape)
     return np.moveaxis(out, 0, axis)
+
+
+def _check_axis(axis, ndim):
+    """``axis`` as a nonnegative int valid for an array of ``ndim`` dims."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(
+        axis, (int, np.integer)
+    ):
+        raise TypeError(f"axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"axis must lie in [-{ndim}, {ndim}) for V with {ndim} "
+            f"dimensions, got {axis}"
+        )
+    return int(axis) % ndim
 
 
 def as_symmetric_kernel(K, square_hint=""):
@@ -184,19 +210,26 @@ def spectrum(K=None, *, J=None, operator=None, k=None, return_vectors=True,
     Parameters
     ----------
     K : ndarray, shape (n, n) or (B, T, N, B, T, N), optional
-        Symmetric kernel (six-index input is flattened, SPEC 3.1). Refused if
-        not symmetric to ``SYMMETRY_RTOL``. Dense ``eigh``; with ``k`` only
-        the top ``k`` pairs are computed.
+        Symmetric PSD kernel (six-index input is flattened, SPEC 3.1).
+        Refused if not symmetric to ``SYMMETRY_RTOL`` or if an eigenvalue is
+        below ``-n * eps * l_1`` (not PSD, SPEC 3.4). Dense ``eigh``; with
+        ``k`` only the top ``k`` pairs (and the smallest eigenvalue, for the
+        PSD check) are computed.
     J : ndarray, shape (n, P), optional
         Jacobian with ``K = J J^T``. Thin SVD of ``J``: the eigenvalues are the
         squared singular values. Only the ``r = min(n, P)`` pairs that can be
         nonzero are returned; the other ``|n - P|`` eigenvalues (of ``K`` if
         ``n > P``, of ``J^T J`` if ``P > n``) are exactly zero.
     operator : scipy.sparse.linalg.LinearOperator, shape (n, n), optional
-        Symmetric operator (for example ``q -> J (J^T q)``); Lanczos
-        (``eigsh``, largest algebraic eigenvalues). Requires ``k``; if
-        ``k >= n - 1`` (beyond ARPACK) the operator is applied to the identity
-        and the dense route is used.
+        Real symmetric PSD operator (for example ``q -> J (J^T q)``);
+        Lanczos (``eigsh``, eigenvalues of largest magnitude, which are the
+        largest ones of a PSD operator). Requires ``k``; if ``k >= n - 1``
+        (beyond ARPACK) the operator is applied to the identity and the dense
+        route is used. Refused: a complex dtype (``TypeError``); asymmetry
+        found by two fixed random probes (``OPERATOR_SYMMETRY_RTOL``); a
+        computed eigenvalue below ``-n * eps * l_1`` (not PSD, SPEC 3.4). A
+        negative eigenvalue smaller in modulus than the ``k`` returned ones
+        is beyond what Lanczos sees.
     k : int, optional
         Number of leading eigenpairs; default all (dense routes only).
     return_vectors : bool
@@ -243,7 +276,14 @@ def _dense_eigh(K, k):
         raise ValueError(f"k must be at most n = {n}, got {k}")
 
     vals, vecs = scipy.linalg.eigh(K, subset_by_index=[n - k, n - 1])
-    return vals[::-1], vecs[:, ::-1]
+    vals, vecs = vals[::-1], vecs[:, ::-1]
+
+    # a kernel is PSD: refuse a real negative eigenvalue (SPEC 3.4), looking
+    # at the smallest one even when only the top k were asked for
+    lowest = vals[-1:] if k == n else scipy.linalg.eigh(
+        K, eigvals_only=True, subset_by_index=[0, 0])
+    _refuse_negative(np.concatenate([vals[:1], lowest]), n, "kernel")
+    return vals, vecs
 
 
 def _svd_route(J, k, which):
@@ -260,8 +300,8 @@ def _svd_route(J, k, which):
     return s[:k] ** 2, vecs
 
 
-def _lanczos(operator, k, v0):
-    """Top ``k`` eigenpairs of a symmetric LinearOperator, descending."""
+def _check_operator(operator, k):
+    """Refuse a non-operator, a non-square or complex one, or a missing k."""
     if not isinstance(operator, LinearOperator):
         raise TypeError(
             "operator must be a scipy.sparse.linalg.LinearOperator, got "
@@ -270,17 +310,71 @@ def _lanczos(operator, k, v0):
     n, m = operator.shape
     if n != m:
         raise ValueError(f"operator must be square, got shape {operator.shape}")
+    if operator.dtype is not None and np.iscomplexobj(
+        np.empty(0, operator.dtype)
+    ):
+        raise TypeError(
+            f"operator must be real, got complex dtype {operator.dtype}; "
+            "sntk_ref never drops an imaginary part silently"
+        )
     if k is None:
         raise ValueError("k is required with an operator input (Lanczos)")
     if k > n:
         raise ValueError(f"k must be at most n = {n}, got {k}")
+    return n
+
+
+def _probe_symmetry(operator, n):
+    """Refuse an operator with ``u^T (A v) != v^T (A u)`` for fixed probes."""
+    rng = np.random.default_rng(SYMMETRY_PROBE_SEED)
+    u, v = rng.standard_normal((2, n))
+    Au, Av = np.asarray(operator.matvec(u)), np.asarray(operator.matvec(v))
+    if np.iscomplexobj(Au) or np.iscomplexobj(Av):
+        raise TypeError("operator must be real, but its products are complex")
+    check_finite("operator products", np.concatenate([Au.ravel(), Av.ravel()]))
+
+    gap = abs(u @ Av.ravel() - v @ Au.ravel())
+    scale = (np.linalg.norm(u) * np.linalg.norm(Av)
+             + np.linalg.norm(v) * np.linalg.norm(Au))
+    if gap > OPERATOR_SYMMETRY_RTOL * scale:
+        raise ValueError(
+            f"operator must be symmetric: for two random probes "
+            f"|u^T A v - v^T A u| = {gap:.3e} exceeds "
+            f"{OPERATOR_SYMMETRY_RTOL:g} * (|u| |Av| + |v| |Au|) = "
+            f"{OPERATOR_SYMMETRY_RTOL * scale:.3e}"
+        )
+
+
+def _refuse_negative(vals, n, what):
+    """Refuse eigenvalues below ``-n * eps * l_1`` (not PSD, SPEC 3.4)."""
+    top = np.max(np.abs(vals), initial=0.0)
+    tol = EIG_ZERO_FACTOR * n * EPS * top
+    low = np.min(vals, initial=0.0)
+    if low < -tol:
+        raise ValueError(
+            f"the {what} is not positive semidefinite: eigenvalue {low:.3e} "
+            f"is below -n*eps*l_1 = {-tol:.3e} (SPEC 3.4)"
+        )
+
+
+def _lanczos(operator, k, v0):
+    """Top ``k`` eigenpairs of a symmetric PSD LinearOperator, descending."""
+    n = _check_operator(operator, k)
+    _probe_symmetry(operator, n)
 
     if k >= n - 1:
+        # beyond ARPACK: all eigenvalues densely, so all are checked
         dense = operator.matmat(np.eye(n))
-        return _dense_eigh(as_symmetric_kernel(dense), k)
+        vals, vecs = _dense_eigh(as_symmetric_kernel(dense), n)
+        _refuse_negative(vals, n, "operator")
+        return vals[:k], vecs[:, :k]
+
     if v0 is not None:
         v0 = as_real_array("v0", v0, shape=(n,))
-    vals, vecs = eigsh(operator, k=k, which="LA", tol=LANCZOS_TOL, v0=v0)
+    # largest magnitude: for a PSD operator the largest eigenvalues; for an
+    # indefinite one a large negative eigenvalue shows up and is refused
+    vals, vecs = eigsh(operator, k=k, which="LM", tol=LANCZOS_TOL, v0=v0)
+    _refuse_negative(vals, n, "operator")
 
     order = np.argsort(vals)[::-1]
     return vals[order], vecs[:, order]
@@ -291,11 +385,17 @@ def _kernel_eigenvalues(K, eigenvalues, J):
     source = _one_source(K=K, eigenvalues=eigenvalues, J=J)
     if source == "K":
         K = as_symmetric_kernel(K)
+        if K.size == 0:
+            raise ValueError(f"K must not be empty, got shape {K.shape}")
         return scipy.linalg.eigvalsh(K), K.shape[0]
     if source == "J":
         J = as_real_array("J", J, ndim=2)
+        if J.size == 0:
+            raise ValueError(f"J must not be empty, got shape {J.shape}")
         s = scipy.linalg.svdvals(J)
-        return s**2, J.shape[0]
+        # ranks are scale-free: squaring s / s_1 cannot overflow
+        top = np.max(s)
+        return (s / top if top > 0 else s) ** 2, J.shape[0]
     lam = as_real_array("eigenvalues", eigenvalues, ndim=1)
     if lam.size == 0:
         raise ValueError("eigenvalues must not be empty")
@@ -303,10 +403,12 @@ def _kernel_eigenvalues(K, eigenvalues, J):
 
 
 def _clipped(lam, n):
-    """Eigenvalues with round-off zeros set to 0; refuse indefinite input.
+    """Eigenvalues over ``l_1``, round-off zeros set to 0; refuse indefinite.
 
     SPEC 3.4: ``|l| < n * eps * l_1`` counts as zero; a more negative
-    eigenvalue means the matrix is not PSD; a zero matrix has no rank.
+    eigenvalue means the matrix is not PSD; a zero matrix has no rank. The
+    ranks are scale-free, so dividing by ``l_1`` first keeps the squares and
+    logarithms finite from subnormal to near-overflow eigenvalues.
     """
     top = np.max(lam)
     if top <= 0.0:
@@ -323,11 +425,11 @@ def _clipped(lam, n):
             f"is below -n*eps*l_1 = {-tol:.3e} (l_1 = {top:.3e}); refusing "
             "to clip it"
         )
-    return np.where(np.abs(lam) < tol, 0.0, lam)
+    return np.where(np.abs(lam) < tol, 0.0, lam) / top
 
 
 def _ranks_from(lam):
-    """All three effective ranks of clipped nonnegative eigenvalues."""
+    """All three effective ranks of clipped eigenvalues over ``l_1``."""
     total = lam.sum()
     p = lam[lam > 0] / total
     return {

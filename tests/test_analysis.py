@@ -74,8 +74,13 @@ def test_load_model_refuses_pickles_and_garbage(tmp_path):
         load_model(path)
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip file at all")
-    with pytest.raises(ModelFileError, match="not a readable"):
+    with pytest.raises(ModelFileError, match=r"not a valid \.npz \(zip\)"):
         load_model(junk)
+    # a zip signature followed by garbage: numpy's own error, still clean
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(ModelFileError, match="not a readable"):
+        load_model(broken)
     with pytest.raises(ModelFileError, match="does not exist"):
         load_model(tmp_path / "missing.npz")
 

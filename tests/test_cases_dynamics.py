@@ -87,9 +87,11 @@ def test_c10_degenerate_eigenspace(which, symmetric):
     assert np.allclose(V[:, 0], ones, atol=1e-12)    # canonical sign: +
     assert np.abs(ones @ V[:, 1:]).max() <= 1e-12
     assert np.abs(P.conj().T @ V - np.eye(n)).max() <= 1e-12
+    # both checks on both paths: J is symmetric, so V is orthonormal even on
+    # the general path, and V L V^-1 reconstructs J on the eigh path too
+    assert np.isrealobj(V) and np.isrealobj(lam)
+    assert np.linalg.norm(V.T @ V - np.eye(n)) <= 1e-12
     assert np.linalg.norm(J - V @ np.diag(lam) @ np.linalg.inv(V)) <= 1e-12
-    if eig.symmetric:
-        assert np.linalg.norm(V.T @ V - np.eye(n)) <= 1e-12
 
 
 def test_c10_fixed_point_analysis_uses_symmetric_path():

@@ -124,3 +124,19 @@ def test_c26_woodbury_ill_conditioned(rank_deficient):
         backward = np.linalg.norm(A @ x - v) / (
             np.linalg.norm(A, 2) * np.linalg.norm(x) + np.linalg.norm(v))
         assert backward <= 1e-14
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-150, 1e150, 1e200])
+@pytest.mark.parametrize("form", ["dual", "primal"])
+def test_damped_solve_extreme_scales_stay_finite(scale, form):
+    """No NaN, inf or spurious zero when ``s^2`` under- or overflows.
+
+    At ``lam = 0`` the step of ``scale J`` is ``J^+ r / scale`` exactly, so
+    the scaled result must equal the pseudo-inverse step of ``J``.
+    """
+    rng = np.random.default_rng(1)
+    J = rng.standard_normal((3, 10))
+    r = np.ones(3)
+    delta = damped_solve(scale * J, r, 0.0, form=form)
+    assert np.isfinite(delta).all()
+    assert _rel(scale * delta, -np.linalg.pinv(J) @ r) <= 1e-12

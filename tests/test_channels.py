@@ -303,6 +303,27 @@ def test_sensitivity_profile_is_d_x_d_mu_of_the_driven_map():
     _close(s, fd, 1e-7)
 
 
+@pytest.mark.parametrize("args, exc, name", [
+    ((np.array([1.0, 2.0]), 0.1), ValueError, "x_prev"),
+    ((np.array([[1.0, np.nan]]), 0.1), ValueError, "x_prev"),
+    ((np.ones((2, 3)) + 0j, 0.1), TypeError, "x_prev"),
+    ((np.ones((2, 3)), np.nan), ValueError, "mu"),
+    ((np.ones((2, 3)), "0.1"), TypeError, "mu"),
+    ((np.ones((2, 3)), 0.1, np.inf), ValueError, "c"),
+    ((np.ones((2, 3)), 0.1, 0.0, np.nan), ValueError, "a"),
+])
+def test_sensitivity_profile_validates_its_inputs(args, exc, name):
+    with pytest.raises(exc, match=name):
+        sensitivity_profile(*args)
+
+
+def test_sensitivity_profile_accepts_lists_as_float64():
+    # s_1 = x_0, s_2 = (1 + mu) x_0 + x_1 for a = c = 0
+    s = sensitivity_profile([[1, 2]], 0.5)
+    assert s.dtype == np.float64
+    np.testing.assert_array_equal(s, [[1.0, 3.5]])
+
+
 def test_restricted_kernel_exact_on_one_dimensional_network():
     # Drive along m keeps h_t = x_t v exactly; delta = v v^T moves only g, so
     # J delta = (dx/dg) v, and the cubic recursion is exact to O(x^2 / N).

@@ -46,6 +46,20 @@ def test_reproduce_quick_writes_a_complete_report(quick_run):
         assert f"({name})" in md
 
 
+def test_reproduce_progress_total_never_changes(quick_run):
+    # before the crossing no total is claimed; after it, one fixed end
+    proc, _ = quick_run
+    lines = [ln for ln in proc.stderr.splitlines()
+             if ln.startswith("[descent]")]
+    before = [ln for ln in lines if "crossing not yet reached" in ln]
+    after = lines[len(before):]
+    assert before and after
+    assert all("crossing not yet reached" not in ln for ln in after)
+    ends = {ln.split(" of ~")[1].split()[0] for ln in after}
+    assert len(ends) == 1, ends
+    assert all("left (estimate)" in ln for ln in lines)
+
+
 def test_reproduce_quick_shows_collapse_and_alignment(quick_run):
     _, out = quick_run
     report = json.loads((out / "report.json").read_text())
@@ -152,3 +166,36 @@ def test_failed_write_leaves_previous_output(tmp_path, monkeypatch):
         report_mod.write_analysis_report({"summary": {}}, out)
     assert os.listdir(out) == ["keep.txt"]
     assert os.listdir(tmp_path) == ["out"]
+
+
+@pytest.mark.parametrize("command", ["reproduce", "analyze"])
+def test_out_is_an_existing_file_exits_2_without_traceback(tmp_path, capsys,
+                                                           command):
+    model = tmp_path / "m.npz"
+    _rank_one_file(model)
+    target = tmp_path / "afile"
+    target.write_text("keep me")
+    argv = (["reproduce", "--quick"] if command == "reproduce"
+            else ["analyze", str(model)])
+    for out in (target, target / "sub"):
+        assert main(argv + ["--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "is not a directory" in err and "Traceback" not in err
+    assert target.read_text() == "keep me"
+
+
+def test_analyze_text_file_says_not_a_zip(tmp_path, capsys):
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_text("this is not an archive\n")
+    assert main(["analyze", str(garbage), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "not a valid .npz (zip) file" in err
+    assert "pickle" not in err
+
+
+def test_analyze_single_npy_array_is_named(tmp_path, capsys):
+    single = tmp_path / "single.npz"
+    with open(single, "wb") as fh:
+        np.save(fh, np.zeros(3))
+    assert main(["analyze", str(single), "--out", str(tmp_path / "o")]) == 2
+    assert "single .npy array" in capsys.readouterr().err

@@ -111,14 +111,53 @@ def test_failures_are_returned_not_raised():
 
 def test_continuation_validates():
     system = System(fold, 2, "flow")
-    with pytest.raises(ValueError, match="p_range"):
-        continue_branch(system, np.ones(2), 1.0, (2.0, 1.0))
+    with pytest.raises(ValueError, match="distinct"):
+        continue_branch(system, np.ones(2), 1.0, (1.0, 1.0))
     vec = System(lambda x, p: p[0] - x, 1, "flow", n_params=2)
     with pytest.raises(ValueError, match="scalar parameter"):
         continue_branch(vec, np.zeros(1), np.zeros(2), (0.0, 1.0))
     br = continue_branch(system, np.ones(2), 1.0, (-1.0, 2.0), direction=-1)
     with pytest.raises(ValueError, match="transcritical or pitchfork"):
         switch_branch(system, br.special_points[0], (-1.0, 2.0))
+
+
+def test_p_range_and_p0_are_validated():
+    system = System(fold, 2, "flow")
+    x0 = np.ones(2)
+    with pytest.raises(ValueError, match=r"p0 = 5 lies outside p_range = "
+                       r"\[-1, 1\]"):
+        continue_branch(system, x0, 5.0, (-1.0, 1.0))
+    with pytest.raises(ValueError, match=r"exactly two numbers .* got 3"):
+        continue_branch(system, x0, 1.0, (0.0, 1.0, 2.0))
+    with pytest.raises(ValueError, match=r"exactly two numbers .* got 1"):
+        continue_branch(system, x0, 1.0, (1.0,))
+    with pytest.raises(ValueError, match=r"p_range\[1\] must be finite"):
+        continue_branch(system, x0, 1.0, (0.0, np.inf))
+    with pytest.raises(TypeError, match="p_range"):
+        continue_branch(system, x0, 1.0, 2.0)
+    # either order gives the same interval [min, max]
+    a = continue_branch(system, x0, 1.0, (0.5, 2.0), ds=0.1)
+    b = continue_branch(system, x0, 1.0, (2.0, 0.5), ds=0.1)
+    assert a.success and np.array_equal(a.p, b.p)
+    assert a.p.min() == pytest.approx(1.0) and a.p.max() == pytest.approx(2.0)
+
+
+def test_step_bounds_messages():
+    system = System(fold, 2, "flow")
+    with pytest.raises(ValueError, match=r"ds_max must be >= ds \(= 1\), "
+                       r"got 0\.1"):
+        continue_branch(system, np.ones(2), 1.0, (0.0, 2.0), ds=1.0,
+                        ds_max=0.1)
+    with pytest.raises(ValueError, match=r"ds_min must be <= ds \(= 0\.01\)"):
+        continue_branch(system, np.ones(2), 1.0, (0.0, 2.0), ds_min=0.1)
+
+
+def test_switch_branch_point_must_lie_in_p_range():
+    system = System(logistic, 1, "map")
+    br = continue_branch(system, np.array([0.0]), 0.5, (0.5, 3.2), ds=0.05)
+    (tc,) = br.special_points
+    with pytest.raises(ValueError, match=r"point.p = 1 lies outside p_range"):
+        switch_branch(system, tc, (2.0, 3.2))
 
 
 def _checkpoints(cell, gains, N=4):

@@ -11,9 +11,11 @@ from autograd import grad, hessian, jacobian, make_jvp
 import autograd.numpy as anp
 from hypothesis import given, settings
 
+from sntk_ref import _memory
 from sntk_ref.cells import CELLS
 from sntk_ref.derivatives import (jvp, loss_and_grad, output_jvp, output_vjp,
                                   state_jacobian, step_forms, vjp)
+from sntk_ref.kernel import KernelMemoryError
 from sntk_ref.testing import fd_jacobian
 from sntk_ref.trajectories import forward
 
@@ -191,6 +193,28 @@ def test_state_jacobian_rejects_unknown_method():
     pb = make_problem(0, sizes_from_seed(0))
     with pytest.raises(ValueError, match="method"):
         state_jacobian(pb.model, pb.X, method="adjoint")
+
+
+def test_state_jacobian_refuses_over_budget_before_allocating():
+    pb = make_problem(0, sizes_from_seed(0))
+    B, T, _ = pb.X.shape
+    N, P = pb.model.n_hidden, pb.model.n_params
+    needed = 8 * B * N * P * (T + 1)          # J (B, T, N, P) + one step
+    with pytest.raises(KernelMemoryError, match=f"{needed} bytes"):
+        state_jacobian(pb.model, pb.X, max_bytes=needed - 1)
+    J = state_jacobian(pb.model, pb.X, max_bytes=needed)
+    assert J.shape == (B, T, N, P)
+    with pytest.raises(ValueError, match="max_bytes"):
+        state_jacobian(pb.model, pb.X, max_bytes=-1.0)
+
+
+def test_state_jacobian_default_budget_is_the_kernel_rule(monkeypatch):
+    # the same budget function as the kernel; shrink it to a few bytes
+    monkeypatch.setattr(_memory, "default_max_bytes", lambda: 1000)
+    pb = make_problem(0, sizes_from_seed(0))
+    for method in ("rtrl", "bptt"):
+        with pytest.raises(KernelMemoryError, match="state Jacobian"):
+            state_jacobian(pb.model, pb.X, method=method)
 
 
 # -- step forms against autograd ---------------------------------------------

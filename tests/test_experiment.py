@@ -9,8 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from sntk_ref.experiment import (ExperimentConfig, build_student_teacher,
-                                 criteria)
+from sntk_ref.experiment import (ExperimentConfig, _interpolated_crossing,
+                                 build_student_teacher, criteria,
+                                 format_progress, loss_after_crossing)
 from sntk_ref.trajectories import forward, loss
 
 
@@ -113,3 +114,78 @@ def test_criteria_thresholds():
     passed = {c["name"]: c["passed"] for c in criteria(bad)}
     assert passed == {"pr_collapse": False, "alignment": False,
                       "pitchfork": False, "natural_gradient": False}
+
+
+# -- progress line and the gd-vs-ng description --------------------------------
+def _info(**over):
+    info = {"stage": "descent", "step": 17, "done": 18, "total": 51,
+            "crossing": None, "last_step": None, "elapsed": 12.0,
+            "remaining": 30.0, "loss": 1.5, "mu": -0.2, "pr": 3.0}
+    info.update(over)
+    return info
+
+
+def test_progress_line_before_the_crossing_gives_no_total():
+    line = format_progress(_info())
+    assert "step 17, crossing not yet reached" in line
+    assert "51" not in line and " of " not in line
+    assert "left (estimate)" in line
+
+
+def test_progress_line_after_the_crossing_gives_the_end():
+    line = format_progress(_info(step=27, crossing=24.6, last_step=35,
+                                 total=36))
+    assert "step 27 of ~35 (crossing at step 24.6)" in line
+    assert "left (estimate)" in line
+    line = format_progress(_info(stage="compare-gd", step=20, total=20,
+                                 pr=None))
+    assert line.startswith("[compare-gd] step 20 of 20:")
+
+
+def test_interpolated_crossing_is_linear_between_checkpoints():
+    rows = [{"step": 20, "mu": -0.1}, {"step": 22, "mu": 0.3}]
+    assert _interpolated_crossing(rows) == pytest.approx(20.5, abs=1e-12)
+
+
+def test_loss_after_crossing_range_and_increases():
+    loss = [13.0, 5.0, 0.2, 15.0, 0.3, 14.0]
+    after = loss_after_crossing(loss, 1)
+    assert after == {"from_step": 1, "min": 0.2, "max": 15.0,
+                     "n_increases": 2, "monotone": False}
+    whole = loss_after_crossing([3.0, 2.0, 1.5], None)
+    assert whole["monotone"] and whole["from_step"] == 0
+    with pytest.raises(ValueError, match="past the end"):
+        loss_after_crossing([1.0, 0.5], 2)
+
+
+def _comparison():
+    gd = {"loss": [13.0, 5.0, 0.2, 15.0, 0.3, 14.0],
+          "mu": [-0.5, 0.1, 0.4, -0.2, 0.3, 0.1], "crossing_step": 1}
+    ng = {"loss": [13.0, 12.0, 9.0, 6.0, 4.0, 3.0],
+          "mu": [-0.5, -0.2, 0.1, 0.3, 0.4, 0.5], "crossing_step": 2}
+    return {"lr": 1.0, "gd": gd, "ng": ng}
+
+
+def test_report_caption_says_gd_is_erratic_and_ng_monotone():
+    from sntk_ref.report import _gd_vs_ng_note
+
+    note = _gd_vs_ng_note(_comparison())
+    assert "Gradient descent's loss is erratic" in note
+    assert "between 0.2 and 15" in note
+    assert "minimum alone is no measure" in note
+    assert "natural gradient's loss decreases at every step" in note
+    assert "Dotted lines" in note
+
+
+def test_gd_vs_ng_legend_explains_the_dotted_lines():
+    from sntk_ref.plots import gd_vs_ng_figure
+
+    fig = gd_vs_ng_figure({"comparison": _comparison()})
+    top = fig.axes[0]
+    texts = [t.get_text() for t in top.get_legend().get_texts()]
+    assert any("dotted" in t for t in texts)
+    assert any(t.startswith("gradient descent") and "erratic" in t
+               for t in texts)
+    assert any("natural gradient" in t and "decreases at every step" in t
+               for t in texts)
+    assert "dotted" not in top.get_title()

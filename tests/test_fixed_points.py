@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sntk_ref.dynamics.fixed_points import (canonicalize_vectors, eigen_data,
+from sntk_ref.dynamics import fixed_points
+from sntk_ref.dynamics.fixed_points import (EIG_REPEAT_RTOL, SYMMETRY_RTOL,
+                                            canonicalize_vectors, eigen_data,
                                             eigenvalue_sensitivity,
                                             find_fixed_points, newton)
 from sntk_ref.dynamics.system import System, rnn_system
@@ -100,6 +102,70 @@ def test_eigenvalue_sensitivity_vs_finite_differences():
     assert np.sum(G * E) == pytest.approx(fd, abs=1e-7)
     with pytest.raises(ValueError, match="repeated"):
         eigenvalue_sensitivity(np.eye(2), index=0)
+
+
+def _planted_symmetric(n, multiplicities, seed):
+    """``Q diag Q^T`` with repeated eigenvalues 3, 2, 1, ... (exactly sym)."""
+    Q = np.linalg.qr(np.random.default_rng(seed).normal(size=(n, n)))[0]
+    lam = np.repeat(np.arange(len(multiplicities), 0, -1.0), multiplicities)
+    A = Q @ np.diag(lam) @ Q.T
+    return (A + A.T) / 2, lam
+
+
+@settings(max_examples=10)
+@given(mult=st.sampled_from([(1, 2), (3, 1), (2, 2), (1, 3, 1)]),
+       seed=st.integers(0, 10_000), kind=st.sampled_from(["flow", "map"]))
+def test_general_path_orthonormal_in_repeated_eigenspaces(mult, seed, kind):
+    """A symmetric J on the general path: V^T V = I, V L V^-1 = J (C10)."""
+    n = sum(mult)
+    J, lam = _planted_symmetric(n, mult, seed)
+    eig = eigen_data(J, kind, symmetric=False)
+    assert not eig.symmetric
+    assert np.allclose(eig.eigenvalues, lam, atol=1e-12)
+    V = eig.right
+    assert np.linalg.norm(V.T @ V - np.eye(n)) <= 1e-12
+    assert np.linalg.norm(J - V @ np.diag(eig.eigenvalues) @ np.linalg.inv(V)) \
+        <= 1e-12 * np.linalg.norm(J)
+    assert np.abs(eig.left.T @ V - np.eye(n)).max() <= 1e-12
+    assert np.abs(eig.left - V).max() <= 1e-12
+
+
+def test_near_symmetric_matrix_within_symmetry_rtol():
+    """Asymmetry below SYMMETRY_RTOL: "auto" takes the general path (not
+    exactly symmetric) and still returns orthonormal vectors; symmetric=True
+    accepts it; above the level symmetric=True refuses it."""
+    J, lam = _planted_symmetric(4, (2, 2), 3)
+    E = np.triu(np.ones((4, 4)), 1)
+    scale = np.linalg.norm(J)
+    small = J + 0.1 * SYMMETRY_RTOL * scale * E / np.linalg.norm(E)
+    eig = eigen_data(small)
+    assert not eig.symmetric
+    assert np.linalg.norm(eig.right.T @ eig.right - np.eye(4)) <= 1e-12
+    assert eigen_data(small, symmetric=True).symmetric
+    large = J + 10 * SYMMETRY_RTOL * scale * E / np.linalg.norm(E)
+    with pytest.raises(ValueError, match="not symmetric"):
+        eigen_data(large, symmetric=True)
+
+
+def test_repeated_eigenvalue_level():
+    """Eigenvalues within EIG_REPEAT_RTOL * max(1, |lam|) are one."""
+    close = np.diag([2.0, 2.0 + 0.4 * EIG_REPEAT_RTOL * 2])
+    with pytest.raises(ValueError, match="repeated"):
+        eigenvalue_sensitivity(close, index=0)
+    apart = np.diag([2.0, 2.0 + 10 * EIG_REPEAT_RTOL * 2])
+    lam, G = eigenvalue_sensitivity(apart, index=0)
+    assert lam == apart[1, 1] and np.array_equal(G, np.diag([0.0, 1.0]))
+
+
+def test_slow_point_search_uses_its_named_knobs(monkeypatch):
+    """SLOW_MAX_ITER bounds BFGS: with 0 iterations the seed is returned."""
+    system = System(cubic, 2, "flow")
+    x0 = np.array([0.3, 0.2])
+    x, q = fixed_points._minimise_speed(system, x0, 0.1)
+    assert np.linalg.norm(system.residual(x, 0.1)) < 1e-5
+    monkeypatch.setattr(fixed_points, "SLOW_MAX_ITER", 0)
+    x, q = fixed_points._minimise_speed(system, x0, 0.1)
+    assert np.array_equal(x, x0)
 
 
 def test_find_fixed_points_cubic():

@@ -316,3 +316,10 @@ def test_model_with_trainable_h0_rejects_explicit_h0():
     pb = problem("elman", ("h0",), seed=0)
     with pytest.raises(ValueError, match="h0"):
         sntk(pb.model, pb.X, h0=np.zeros(4))
+
+
+def test_budget_names_are_re_exported_from_the_low_level_module():
+    from sntk_ref import _memory, kernel
+    assert kernel.KernelMemoryError is _memory.KernelMemoryError
+    assert kernel.default_max_bytes is _memory.default_max_bytes
+    assert issubclass(KernelMemoryError, MemoryError)

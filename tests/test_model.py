@@ -118,6 +118,14 @@ def test_with_theta_wrong_length_names_theta():
         m.with_theta(np.full(m.n_params, np.nan))
 
 
+def test_with_theta_shape_message_prints_a_one_tuple():
+    m = build()
+    want = f"theta must have shape ({m.n_params},), got ({m.n_params + 1},)"
+    with pytest.raises(ValueError) as err:
+        m.with_theta(np.zeros(m.n_params + 1))
+    assert want in str(err.value)
+
+
 def test_replace_validates_again():
     m = build()
     m2 = m.replace(trainable=("C",))

@@ -470,3 +470,59 @@ def test_rnn_vector_parameter_pitchfork():
     assert nf.type == "pitchfork"
     assert nf.mu_p == pytest.approx(1.0, rel=RTOL)
     assert nf.c == pytest.approx(-1 / (3 * N), rel=RTOL)
+
+
+# -- argument checks -----------------------------------------------------------
+def test_normal_form_refuses_a_point_that_is_not_fixed():
+    """x = 0.3 at p = 0.27 is critical (p - 3 x^2 = 0) but f = 0.054 != 0."""
+    system = System(lambda x, p: anp.array([p * x[0] - x[0] ** 3]), 1)
+    with pytest.raises(ValueError, match=r"x = \[0\.3\] is not a fixed point"
+                       r".*residual 0\.054 exceeds.* = 1e-08"):
+        normal_form(system, np.array([0.3]), 0.27)
+    # scale-aware: residual 1e-5 is refused at |x| = 0 but accepted at
+    # |x| = 1e6 (1e-5 <= 1e-8 * 1e6), where it is round-off-sized
+    for c, accepted in ((0.0, False), (1e6, True)):
+        shifted = System(lambda x, p, c=c: anp.array(
+            [p - (x[0] - c) ** 2 + 1e-5]), 1)
+        if accepted:
+            assert normal_form(shifted, np.array([c]), 0.0).type == "fold"
+        else:
+            with pytest.raises(ValueError, match="residual 1e-05"):
+                normal_form(shifted, np.array([c]), 0.0)
+
+
+def test_unfolding_gradient_refuses_a_point_that_is_not_fixed():
+    N = 3
+    model = RNN("euler", 0.5 * np.eye(N), np.zeros((N, 1)), np.zeros(N),
+                np.zeros((1, N)), np.zeros(1), trainable=("W",))
+    mu, _ = unfolding_gradient(model, np.zeros(N), None, "flow")
+    assert mu == pytest.approx(-0.5, abs=1e-12)
+    with pytest.raises(ValueError, match="fixed_point = .* is not a fixed "
+                       "point.*residual"):
+        unfolding_gradient(model, np.zeros(N) + 0.3, None, "flow")
+
+
+@pytest.mark.parametrize("name,kind,found", [
+    ("flow_pitchfork", "hopf", r"real \(0, a pitchfork point\)"),
+    ("flow_fold", "flip", r"real \(0, a fold point\)"),
+    ("map_flip", "fold", r"real \(-1, a flip point\)"),
+    ("map_transcritical", "neimark_sacker",
+     r"real \(\+1, a transcritical point\)"),
+    ("flow_hopf", "pitchfork", r"a complex pair \(\+-2 i, a hopf point\)"),
+    ("map_ns", "hopf", r"a complex pair on the unit circle \(theta = 1, a "
+     r"neimark_sacker point\)"),
+])
+def test_kind_mismatch_says_what_was_found(name, kind, found):
+    fun, n, sys_kind, _, _ = PLANTED[name]
+    with pytest.raises(ValueError, match=rf"kind='{kind}' was requested but "
+                       rf"the critical eigenvalue is {found}"):
+        normal_form(System(fun, n, sys_kind), np.zeros(n), 0.0, kind=kind)
+
+
+def test_normal_form_validates_critical_tol():
+    system = System(flow_pitchfork, 2, "flow")
+    for bad in (-1.0, 0.0, np.nan):
+        with pytest.raises(ValueError, match="critical_tol"):
+            normal_form(system, np.zeros(2), 0.0, critical_tol=bad)
+    with pytest.raises(TypeError, match="critical_tol"):
+        normal_form(system, np.zeros(2), 0.0, critical_tol="1e-6")

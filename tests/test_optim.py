@@ -14,22 +14,25 @@ from autograd import jacobian
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sntk_ref.derivatives import loss_and_grad
 from sntk_ref.model import RNN
 from sntk_ref.optim import (DampedGaussNewton, GradientDescent,
                             LowRankNaturalGradient, damped_solve,
-                            gauss_newton_step, train, woodbury_solve)
+                            gauss_newton_products, gauss_newton_step, train,
+                            woodbury_solve)
 from sntk_ref.trajectories import forward, loss
 
 
 # -- independent oracles -------------------------------------------------------
 def _ag_outputs(theta, model, X):
     """Stacked outputs ``(B T O,)`` as a function of theta, in autograd."""
-    blocks = {name: getattr(model, name) for name in ("W", "U", "b", "C", "d")}
+    names = ("W", "U", "b", "C", "d", "h0")
+    blocks = {name: getattr(model, name) for name in names}
     for name, sl in model.param_slices.items():
         blocks[name] = anp.reshape(theta[sl], getattr(model, name).shape)
-    W, U, b, C, d = (blocks[k] for k in ("W", "U", "b", "C", "d"))
+    W, U, b, C, d, h0 = (blocks[k] for k in names)
 
-    h, ys = anp.tile(model.h0, (X.shape[0], 1)), []
+    h, ys = anp.tile(h0, (X.shape[0], 1)), []
     for t in range(X.shape[1]):
         drive = anp.dot(X[:, t], U.T) + b
         if model.cell == "elman":
@@ -225,6 +228,116 @@ def test_low_rank_cache_semantics():
     assert info["refreshed"]
 
 
+# -- the fused sweeps and the subspace eigensolver -----------------------------
+@pytest.mark.parametrize("cell", ["elman", "euler"])
+@pytest.mark.parametrize("K", [0, 1, 3])
+def test_gauss_newton_products_match_dense(cell, K):
+    # every block trainable, h0 included; distinct sizes N=5, D=2, O=3, B=3,
+    # T=4, K; oracle: autograd J_y, G = J^T J / (B T), and loss_and_grad
+    model, X, Y = _problem(14, cell=cell, trainable=("W", "U", "b", "C", "d",
+                                                      "h0"))
+    G, g_dense, _, r = _dense(model, X, Y)
+    V = np.random.default_rng(15).normal(size=(model.n_params, K))
+    L, g, GV = gauss_newton_products(model, X, Y, V)
+
+    assert GV.shape == (model.n_params, K)
+    if K:
+        assert _rel(GV, G @ V) < 1e-12
+    L_ref, g_ref = loss_and_grad(model, X, Y)
+    assert abs(L - L_ref) <= 1e-14 * L_ref and abs(L - 0.5 * r @ r / 12) < 1e-13
+    assert _rel(g, g_ref) < 1e-12 and _rel(g, g_dense) < 1e-12
+
+
+def test_gauss_newton_products_validates():
+    model, X, Y = _problem(16)
+    with pytest.raises(ValueError, match="V must have"):
+        gauss_newton_products(model, X, Y, np.ones((model.n_params + 1, 2)))
+
+
+def _dense_eigh(model, X, Y):
+    vals, vecs = np.linalg.eigh(_dense(model, X, Y)[0])
+    return vals[::-1], vecs[:, ::-1]
+
+
+@pytest.mark.parametrize("rank", [1, 2])
+def test_subspace_ritz_pairs_converge_at_fixed_model(rank):
+    # steps repeated at one model = plain subspace iteration with block
+    # k = r + 1 + 2: the error of sigma_{r+1} falls like (s_{k+1}/s_{r+1})^2
+    # per step, so 1e-10 takes about log(1e-10) / (2 log rho) steps
+    model, X, Y = _problem(17, cell="euler", n=6, n_out=2, B=2, T=5)
+    vals, vecs = _dense_eigh(model, X, Y)
+    k = rank + 3
+    rho = vals[k] / vals[rank]
+    predicted = int(np.ceil(np.log(1e-10) / (2 * np.log(rho))))
+    opt = LowRankNaturalGradient(lr=0.1, rank=rank, eigensolver="subspace")
+
+    errors = []
+    for _ in range(predicted + 3):
+        info = opt.step(model, X, Y)[1]
+        errors.append(abs(info["sigma_ref"] - vals[rank]) / vals[0])
+    assert errors[-1] < 1e-10
+    # the observed rate is rho^2 (to a factor), before round-off sets in
+    rate = errors[3] / errors[2]
+    assert 0.2 * rho**2 < rate < 5 * rho**2
+    sigma, V = opt.eigenpairs
+    np.testing.assert_allclose(sigma, vals[:rank], rtol=1e-8)
+    assert abs(info["sigma_ref"] - vals[rank]) <= 1e-8 * vals[rank]
+    cosines = np.abs(np.sum(V * vecs[:, :rank], axis=0))
+    np.testing.assert_allclose(cosines, 1.0, atol=1e-8)
+    assert info["eigen_method"] == "subspace" and info["matvecs"] == k
+    assert info["ritz_residuals"].shape == (rank + 1,)
+    assert np.all(info["ritz_residuals"] < 1e-4)
+    # the Ritz residual is |G y - theta y| / theta, checked densely
+    G = _dense(model, X, Y)[0]
+    y, theta = V[:, 0], sigma[0]
+    want = np.linalg.norm(G @ y - theta * y) / theta
+    assert want < 1e-4
+
+
+def test_subspace_step_is_the_low_rank_formula_with_ritz_pairs():
+    model, X, Y = _problem(18, cell="euler", n=6, n_out=2, B=2, T=5)
+    G, g, _, _ = _dense(model, X, Y)
+    opt = LowRankNaturalGradient(lr=0.3, rank=1, damping=1e-3,
+                                 eigensolver="subspace")
+    new, info = opt.step(model, X, Y)
+    sigma, V = opt.eigenpairs
+    # the Ritz pair is a Rayleigh quotient of G, the step the SPEC 7 formula
+    assert abs(V[:, 0] @ G @ V[:, 0] - sigma[0]) < 1e-12 * sigma[0]
+    scale = info["sigma_ref"] / (sigma + 1e-3)
+    want = -0.3 * (g - V @ (V.T @ g) + V @ (scale * (V.T @ g)))
+    assert _rel(new.theta - model.theta, want) < 1e-10
+    assert abs(info["loss"] - loss(model, X, Y)) < 1e-14
+
+
+def test_subspace_same_seed_same_bits():
+    model, X, Y = _problem(19, cell="euler", n=6, n_out=2, B=2, T=5)
+
+    def run(rng):
+        opt = LowRankNaturalGradient(lr=0.1, rank=1, eigensolver="subspace",
+                                     rng=rng)
+        m, out = model, []
+        for _ in range(3):
+            m, info = opt.step(m, X, Y)
+            out.append((m.theta, info["eigenvalues"], info["sigma_ref"]))
+        return out
+
+    first, second = run(None), run(np.random.default_rng(0))
+    for a, b in zip(first, second):
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    other = run(np.random.default_rng(1))
+    assert not np.array_equal(first[0][0], other[0][0])
+
+
+def test_subspace_validates():
+    with pytest.raises(ValueError, match="refresh_every"):
+        LowRankNaturalGradient(lr=0.1, eigensolver="subspace",
+                               refresh_every=2)
+    with pytest.raises(ValueError, match="eigensolver"):
+        LowRankNaturalGradient(lr=0.1, eigensolver="arnoldi")
+    with pytest.raises(TypeError, match="rng"):
+        LowRankNaturalGradient(lr=0.1, eigensolver="subspace", rng=3)
+
+
 def test_low_rank_needs_sigma_ref_when_rank_is_P():
     model, X, Y = _problem(8, n=2, n_in=1, n_out=1, B=1, T=2,
                            trainable=("W",))
@@ -237,10 +350,12 @@ def _optimisers():
     return [GradientDescent(lr=0.3),
             DampedGaussNewton(lr=0.5, damping=1e-2, form="dual"),
             DampedGaussNewton(lr=0.5, damping=1e-2, form="primal"),
-            LowRankNaturalGradient(lr=0.3, rank=2, damping=1e-3)]
+            LowRankNaturalGradient(lr=0.3, rank=2, damping=1e-3),
+            LowRankNaturalGradient(lr=0.3, rank=2, damping=1e-3,
+                                   eigensolver="subspace")]
 
 
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(5))
 def test_step_invariant_under_duplicating_the_data(index):
     model, X, Y = _problem(9, cell="euler", n=6, n_out=2, B=2, T=5)
     X2, Y2 = np.concatenate([X, X]), np.concatenate([Y, Y])

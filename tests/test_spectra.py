@@ -310,3 +310,88 @@ def test_pr_of_jacobian_equals_pr_of_kernel(G, scales):
     K = J @ J.T
     assert abs(effective_rank(J=J) - effective_rank(K)) <= 1e-9 * effective_rank(K)
     assert abs(effective_rank(J=J) - effective_rank(J=J.T)) <= 1e-9 * effective_rank(K)
+
+
+# ---------------------------------------------------- operator refusals
+
+
+def test_operator_complex_dtype_is_refused_not_truncated():
+    op = aslinearoperator((1 + 1j) * np.eye(4))
+    with pytest.raises(TypeError, match="operator must be real"):
+        spectrum(operator=op, k=1)
+
+
+def test_operator_nonsymmetric_is_refused():
+    A = np.array([[1.0, 3.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.5]])
+    with pytest.raises(ValueError, match="operator must be symmetric"):
+        spectrum(operator=aslinearoperator(A), k=1)
+
+
+def test_operator_indefinite_is_refused():
+    A = np.diag([-5.0, 1.0, 0.5, 0.1])
+    with pytest.raises(ValueError, match="not positive semidefinite"):
+        spectrum(operator=aslinearoperator(A), k=1)
+    # dense fallback (k >= n - 1) sees every eigenvalue
+    with pytest.raises(ValueError, match="not positive semidefinite"):
+        spectrum(operator=aslinearoperator(A), k=3)
+
+
+def test_operator_psd_low_rank_is_accepted():
+    # rank 3 of size 7: the Lanczos zeros are round-off, not refused
+    rng = np.random.default_rng(41)
+    J = rng.standard_normal((7, 3))
+    K = J @ J.T
+    lam = np.linalg.eigvalsh(K)[::-1]
+    for k in (2, 5, 7):
+        got = spectrum(operator=aslinearoperator(K), k=k, return_vectors=False)
+        assert np.all(np.isfinite(got))
+        np.testing.assert_allclose(got, lam[:k], rtol=0, atol=1e-12 * lam[0])
+
+
+# ------------------------------------------------- ranks at extreme scales
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_ranks_are_exact_at_extreme_scales(scale):
+    ranks = effective_ranks(np.eye(3) * scale)
+    assert ranks["pr"] == 3.0 and ranks["stable"] == 3.0
+    assert abs(ranks["entropy"] - 3.0) < EXACT
+
+
+def test_ranks_of_subnormal_eigenvalues():
+    ranks = effective_ranks(eigenvalues=[5e-324] * 2)
+    assert ranks["pr"] == 2.0 and ranks["stable"] == 2.0
+    assert abs(ranks["entropy"] - 2.0) < EXACT
+
+
+def test_ranks_of_huge_jacobian_are_finite():
+    # J = 1e200 * [I_2; 0]: s^2 = 1e400 would overflow if squared directly
+    J = np.vstack([np.eye(2), np.zeros((1, 2))]) * 1e200
+    assert effective_rank(J=J) == 2.0
+
+
+def test_empty_kernel_raises_clear_error():
+    with pytest.raises(ValueError, match="K must not be empty"):
+        effective_rank(np.zeros((0, 0)))
+    with pytest.raises(ValueError, match="J must not be empty"):
+        effective_rank(J=np.zeros((0, 3)))
+
+
+def test_canonical_sign_bad_axis():
+    with pytest.raises(ValueError, match="axis must lie in"):
+        canonical_sign(np.eye(2), axis=2)
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        canonical_sign(np.eye(2), axis=0.5)
+    V = np.array([[1.0, -3.0], [-2.0, 1.0]])
+    np.testing.assert_array_equal(canonical_sign(V, axis=-1),
+                                  canonical_sign(V, axis=1))
+
+
+@pytest.mark.parametrize("k", [None, 1, 2])
+def test_dense_spectrum_refuses_an_indefinite_kernel(k):
+    """A kernel is PSD: a clearly negative eigenvalue is an error, whatever k."""
+    K = np.diag([5.0, 1.0, 0.5, -1e-3 * 5.0])
+    with pytest.raises(ValueError, match="positive semidefinite|PSD"):
+        spectrum(K, k=k)
+    # round-off negatives are zero, not an error
+    spectrum(np.diag([5.0, 1.0, 0.5, -1e-17]), k=k)

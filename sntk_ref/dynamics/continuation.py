@@ -70,6 +70,24 @@ STEP_GROWTH, STEP_SHRINK = 1.3, 0.5
 #: Absolute location tolerance of Brent's method along the arc.
 LOCATE_XTOL = 1e-13
 
+#: Relative tolerance of Brent's method: the smallest ``brentq`` accepts.
+LOCATE_RTOL = 4 * EPS
+
+#: Brent iterations before a location is given up.
+LOCATE_MAX_ITER = 200
+
+#: The corrector stops when its Newton step is at most this times
+#: ``max(1, |y|_inf)`` (round-off level; the residual is checked after).
+CORRECTOR_STEP_RTOL = 1e3 * EPS
+
+#: A critical pair with ``|Im lam| <= NEUTRAL_SADDLE_RTOL * max(1, |lam|)``
+#: is real: a neutral saddle, not a Hopf / Neimark-Sacker point.
+NEUTRAL_SADDLE_RTOL = 1e-8
+
+#: Newton tolerance of :meth:`Branch.points_at` (tighter than the corrector:
+#: the points are reference values).
+POINTS_AT_TOL = 1e-13
+
 #: Default step and its bounds.
 DEFAULT_DS, DEFAULT_DS_MIN, DEFAULT_DS_MAX = 1e-2, 1e-8, 0.1
 
@@ -172,14 +190,14 @@ class Branch:
     status: str = "completed"
     message: str = ""
 
-    def points_at(self, p_value, tol=1e-13):
+    def points_at(self, p_value, tol=POINTS_AT_TOL):
         """Fixed points of the branch at ``p = p_value``, corrected by Newton.
 
         Parameters
         ----------
         p_value : float
         tol : float
-            Newton tolerance.
+            Newton tolerance (default ``POINTS_AT_TOL``).
 
         Returns
         -------
@@ -230,7 +248,7 @@ def _correct(system, y_pred, t, tol):
         dy = np.linalg.lstsq(J, -r, rcond=None)[0]
         y = y + dy
         scale = max(1.0, float(np.max(np.abs(y))))
-        if np.linalg.norm(dy) <= 1e3 * EPS * scale:
+        if np.linalg.norm(dy) <= CORRECTOR_STEP_RTOL * scale:
             res = np.linalg.norm(_G(system, y))
             return y, bool(res <= tol * scale), it
     res = np.linalg.norm(_G(system, y))
@@ -270,7 +288,7 @@ def _locate(system, a, b, name, tol):
         return on_arc(s)[0].tests[name]
 
     s = scipy.optimize.brentq(psi, 0.0, span, xtol=LOCATE_XTOL,
-                              rtol=4 * EPS, maxiter=200)
+                              rtol=LOCATE_RTOL, maxiter=LOCATE_MAX_ITER)
     return on_arc(s)[0]
 
 
@@ -280,8 +298,8 @@ def _classify(system, pt, index, names):
     sp = SpecialPoint("unclassified", x, p, index, tuple(names), pt.lam, pt.t)
     if names == ("hopf",):
         pair = _critical_pair(pt.lam, system.kind)
-        if pair is not None and abs(np.imag(pair[0])) <= 1e-8 * max(
-                1, abs(pair[0])):
+        if pair is not None and abs(np.imag(pair[0])) <= (
+                NEUTRAL_SADDLE_RTOL * max(1, abs(pair[0]))):
             sp.type, sp.message = "neutral_saddle", (
                 f"real eigenvalue pair {np.real(pair)} (not a bifurcation)")
             return sp
@@ -392,15 +410,43 @@ def _check_common(system, p_range, ds, ds_min, ds_max, max_steps):
     if system.n_params is not None:
         raise ValueError("continuation needs a scalar parameter; restrict a "
                          "vector parameter with system.along(p0, direction)")
-    lo, hi = (val.check_scalar("p_range[0]", p_range[0]),
-              val.check_scalar("p_range[1]", p_range[1]))
-    if not lo < hi:
-        raise ValueError(f"p_range must be increasing, got {p_range}")
+    lo, hi = _check_range(p_range)
     ds = val.check_scalar("ds", ds, 0.0, low_open=True)
     ds_min = val.check_scalar("ds_min", ds_min, 0.0, low_open=True)
-    ds_max = val.check_scalar("ds_max", ds_max, ds)
+    ds_max = val.check_scalar("ds_max", ds_max)
+    if ds_min > ds:
+        raise ValueError(f"ds_min must be <= ds (= {ds:g}), got {ds_min:g}")
+    if ds_max < ds:
+        raise ValueError(f"ds_max must be >= ds (= {ds:g}), got {ds_max:g}")
     steps = val.check_positive_int("max_steps", max_steps)
     return (lo, hi), ds, ds_min, ds_max, steps
+
+
+def _check_range(p_range):
+    """``(min, max)`` of two finite distinct numbers, in either order."""
+    if isinstance(p_range, (str, bytes)):
+        raise TypeError(f"p_range must be two numbers, got {p_range!r}")
+    try:
+        ends = list(p_range)
+    except TypeError:
+        raise TypeError(f"p_range must be a pair of numbers (lo, hi), got "
+                        f"{type(p_range).__name__} {p_range!r}") from None
+    if len(ends) != 2:
+        raise ValueError(f"p_range must hold exactly two numbers (lo, hi), "
+                         f"got {len(ends)}: {p_range!r}")
+    a = val.check_scalar("p_range[0]", ends[0])
+    b = val.check_scalar("p_range[1]", ends[1])
+    if a == b:
+        raise ValueError(f"p_range must hold two distinct numbers, got "
+                         f"{p_range!r}")
+    return min(a, b), max(a, b)
+
+
+def _check_inside(name, value, p_range):
+    lo, hi = p_range
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} = {value:g} lies outside p_range = "
+                         f"[{lo:g}, {hi:g}]; continuation starts inside it")
 
 
 def continue_branch(system, x0, p0, p_range, *, direction=1, ds=DEFAULT_DS,
@@ -417,12 +463,14 @@ def continue_branch(system, x0, p0, p_range, *, direction=1, ds=DEFAULT_DS,
         A fixed point at ``p0`` (refined by Newton first).
     p0 : float
     p_range : (float, float)
-        The run ends when the branch leaves this interval (the last point is
-        put on its boundary).
+        Two finite distinct numbers (either order) bounding the interval
+        ``[min, max]``, which must contain ``p0``. The run ends when the
+        branch leaves it (the last point is put on its boundary).
     direction : {1, -1}
         Initial direction in ``p``.
     ds, ds_min, ds_max : float
-        Initial, smallest and largest arclength step.
+        Initial, smallest and largest arclength step,
+        ``0 < ds_min <= ds <= ds_max``.
     max_steps : int
     detect : bool
         Detect, locate and classify special points.
@@ -438,6 +486,7 @@ def continue_branch(system, x0, p0, p_range, *, direction=1, ds=DEFAULT_DS,
     p_range, ds, ds_min, ds_max, steps = _check_common(
         system, p_range, ds, ds_min, ds_max, max_steps)
     p0 = system.check_parameter(p0, "p0")
+    _check_inside("p0", p0, p_range)
     val.check_choice("direction", direction, (1, -1))
     x, ok, _, res, msg = newton(system, x0, p0)
     y0 = np.append(x, p0)
@@ -466,6 +515,7 @@ def switch_branch(system, point, p_range, *, ds=DEFAULT_DS,
     point : SpecialPoint
         A ``"transcritical"`` or ``"pitchfork"`` point of a branch.
     p_range : (float, float)
+        As in :func:`continue_branch`; must contain ``point.p``.
     ds, ds_min, ds_max, max_steps, detect, tol
         As in :func:`continue_branch`; ``ds`` is also the first step off the
         branch point.
@@ -483,6 +533,7 @@ def switch_branch(system, point, p_range, *, ds=DEFAULT_DS,
         raise ValueError(
             "switch_branch needs a transcritical or pitchfork special point, "
             f"got {getattr(point, 'type', point)!r}")
+    _check_inside("point.p", float(point.p), p_range)
     old = point.tangent
     cosines = [abs(t @ old) for t in nf.branches]
     t_new = nf.branches[int(np.argmin(cosines))]
@@ -629,7 +680,7 @@ def _locate_training(system, theta_a, theta_b, h_a, k):
 
     try:
         t = scipy.optimize.brentq(psi, 0.0, 1.0, xtol=LOCATE_XTOL,
-                                  rtol=4 * EPS)
+                                  rtol=LOCATE_RTOL, maxiter=LOCATE_MAX_ITER)
     except RuntimeError as exc:
         return TrainingBifurcation(k, np.nan, theta_a, h_a, np.nan,
                                    "unclassified", None, str(exc))

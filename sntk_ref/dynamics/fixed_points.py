@@ -16,6 +16,10 @@ largest modulus is real and positive, ties to the lowest index); left
 eigenvectors ``p_k`` with ``p_k^H q_j = delta_kj``. A symmetric (Hermitian)
 matrix takes the ``eigh`` path, whose eigenvectors are orthonormal even in a
 degenerate eigenspace; any other matrix the general path ``A = V L V^{-1}``.
+On the general path a matrix that is symmetric to ``SYMMETRY_RTOL`` has the
+right eigenvectors of each repeated real eigenvalue orthonormalised (QR of the
+cluster's columns, then the SPEC 3.4 sign), so ``V^T V = I`` there too (CASES
+C10).
 """
 
 import logging
@@ -81,6 +85,24 @@ DEFAULT_RANDOM_SEEDS = 16
 #: Eigenvector matrices with a condition number above this are flagged
 #: (nearly defective matrix: left eigenvectors unreliable).
 EIGVEC_COND_WARN = 1e10
+
+#: ``J`` counts as symmetric (Hermitian) when
+#: ``|J - J^H|_F <= SYMMETRY_RTOL * max(1, |J|_F)``: the level accepted by
+#: ``symmetric=True``, and the level at which the general path orthonormalises
+#: the eigenvectors of a repeated eigenvalue (round-off of an assembled
+#: symmetric matrix is a few eps).
+SYMMETRY_RTOL = 1e3 * EPS
+
+#: Two eigenvalues are one repeated eigenvalue when they differ by at most
+#: ``EIG_REPEAT_RTOL * max(1, max_k |lam_k|)`` (the round-off of eigenvalues
+#: of a normal matrix is a few eps times its norm).
+EIG_REPEAT_RTOL = 1e3 * EPS
+
+#: Gradient tolerance of the BFGS minimisation of the speed ``q``.
+SLOW_GTOL = 1e-12
+
+#: BFGS iterations of the minimisation of the speed ``q``.
+SLOW_MAX_ITER = 500
 
 
 # -- eigen-data ---------------------------------------------------------------
@@ -164,8 +186,10 @@ def eigen_data(J, kind="flow", symmetric="auto"):
     symmetric : {"auto", True, False}
         ``"auto"`` takes the ``eigh`` path when ``J`` equals its conjugate
         transpose exactly; ``True`` forces it (``J`` must be symmetric to
-        round-off: ``|J - J^H| <= 1e3 eps |J|``); ``False`` forces the
-        general path.
+        round-off: ``|J - J^H|_F <= SYMMETRY_RTOL max(1, |J|_F)``);
+        ``False`` forces the general path, which still returns orthonormal
+        eigenvectors for a ``J`` symmetric to that level (see the module
+        docstring).
 
     Returns
     -------
@@ -186,21 +210,29 @@ def eigen_data(J, kind="flow", symmetric="auto"):
         J = val.as_real_array("J", J)
     val.check_finite("J", J)
 
+    asym = float(np.linalg.norm(J - np.conj(J.T)))
+    near_symmetric = asym <= SYMMETRY_RTOL * max(np.linalg.norm(J), 1.0)
     if symmetric == "auto":
         symmetric = _is_hermitian(J)
     if symmetric:
-        asym = np.linalg.norm(J - np.conj(J.T))
-        if asym > 1e3 * EPS * max(np.linalg.norm(J), 1.0):
+        if not near_symmetric:
             raise ValueError(
-                f"symmetric=True but J is not symmetric (|J - J^H| = {asym:.3g})")
+                f"symmetric=True but J is not symmetric (|J - J^H| = {asym:.3g}"
+                f" > {SYMMETRY_RTOL:.3g} max(1, |J|))")
         lam, V = np.linalg.eigh((J + np.conj(J.T)) / 2)
         order = _sort_order(lam.astype(complex), kind)
         V = canonicalize_vectors(V[:, order])
         return EigenData(lam[order], V, V.copy(), True, 1.0)
 
     lam, V = scipy.linalg.eig(J)
+    if near_symmetric:
+        # a symmetric (Hermitian) J has real eigenvalues: drop round-off
+        lam = lam.real
     order = _sort_order(lam, kind)
-    lam, V = lam[order], canonicalize_vectors(V[:, order])
+    lam, V = lam[order], V[:, order]
+    if near_symmetric:
+        V = _orthonormalise_clusters(lam, V, np.isrealobj(J))
+    V = canonicalize_vectors(V)
     if not np.any(np.imag(lam)) and not np.any(np.imag(V)):
         lam, V = lam.real, V.real
     cond = float(np.linalg.cond(V))
@@ -211,6 +243,52 @@ def eigen_data(J, kind="flow", symmetric="auto"):
             "unreliable", RuntimeWarning, stacklevel=2)
     left = np.conj(np.linalg.solve(V, np.eye(J.shape[0]))).T
     return EigenData(lam, V, left, False, cond)
+
+
+def _repeat_tol(lam):
+    """Distance below which two of the eigenvalues ``lam`` are one."""
+    return EIG_REPEAT_RTOL * max(1.0, float(np.max(np.abs(lam), initial=0.0)))
+
+
+def _orthonormalise_clusters(lam, V, real):
+    """Orthonormal right eigenvectors within each repeated eigenvalue.
+
+    For a symmetric ``J`` the columns of a repeated eigenvalue span its
+    eigenspace but need not be orthogonal (nor real: the general solver may
+    return complex combinations). A real ``J`` gets the ``k`` leading left
+    singular vectors of ``[Re V_c, Im V_c]`` (its eigenspace is real, of
+    dimension ``k``), a complex Hermitian one the QR factor of ``V_c``; the
+    caller restores the SPEC 3.4 sign. Eigenvectors of distinct eigenvalues
+    of a symmetric matrix are orthogonal already.
+
+    Parameters
+    ----------
+    lam : ndarray, shape (n,)
+        Real eigenvalues.
+    V : ndarray, shape (n, n)
+        Matching eigenvectors (columns).
+    real : bool
+        Whether ``J`` is real.
+
+    Returns
+    -------
+    V : ndarray, shape (n, n)
+        Real when ``real``.
+    """
+    out = np.array(V.real if real else V, copy=True)
+    tol = _repeat_tol(lam)
+    todo = list(range(lam.size))
+    while todo:
+        cluster = [j for j in todo if abs(lam[j] - lam[todo[0]]) <= tol]
+        todo = [j for j in todo if j not in cluster]
+        block = V[:, cluster]
+        if real:
+            both = np.hstack([block.real, block.imag])
+            out[:, cluster] = np.linalg.svd(both, full_matrices=False)[0][
+                :, :len(cluster)]
+        elif len(cluster) > 1:
+            out[:, cluster] = np.linalg.qr(block)[0]
+    return out
 
 
 def eigenvalue_sensitivity(J, index=0, kind="flow", symmetric="auto"):
@@ -240,8 +318,8 @@ def eigenvalue_sensitivity(J, index=0, kind="flow", symmetric="auto"):
     if not -n <= index < n:
         raise ValueError(f"index must lie in [0, {n}), got {index}")
     lam = eig.eigenvalues[index]
-    if np.sum(np.abs(eig.eigenvalues - lam) <= 1e3 * EPS * max(
-            1.0, abs(lam))) > 1:
+    if np.sum(np.abs(eig.eigenvalues - lam) <= _repeat_tol(
+            eig.eigenvalues)) > 1:
         raise ValueError(
             f"eigenvalue {lam} is repeated; its derivative is not defined")
     G = np.outer(np.conj(eig.left[:, index]), eig.right[:, index])
@@ -494,7 +572,8 @@ def _minimise_speed(system, x0, p):
         return 0.5 * r @ r, system.residual_jacobian(x, p).T @ r
 
     res = scipy.optimize.minimize(q_and_grad, x0, jac=True, method="BFGS",
-                                  options={"gtol": 1e-12, "maxiter": 500})
+                                  options={"gtol": SLOW_GTOL,
+                                           "maxiter": SLOW_MAX_ITER})
     return res.x, float(res.fun)
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import _validation as val
 from .fixed_points import analyse_point, critical_distance
-from .system import System
+from .system import System, _short
 
 __all__ = [
     "NORMAL_FORM_TYPES",
@@ -76,6 +76,15 @@ SINGULAR_RESIDUAL = 1e-10
 
 #: Points of a predicted cycle returned by :meth:`NormalForm.predict`.
 CYCLE_SAMPLES = 64
+
+#: ``x`` is accepted as a fixed point when its residual (``|F(x) - x|`` or
+#: ``|f(x)|``) is at most ``FIXED_POINT_RTOL * max(1, |x|_inf)``, the scaling
+#: of Newton's stopping rule; located points (Newton / corrector tolerance
+#: 1e-11 to 1e-12) pass with a wide margin.
+FIXED_POINT_RTOL = 1e-8
+
+#: Types a real critical eigenvalue 0 (flow) or +1 (map) can be given.
+_REAL_TYPES = ("fold", "transcritical", "pitchfork")
 
 
 def _bordered(M, q, p, y):
@@ -284,6 +293,17 @@ def _eigen_derivative(system, x, par, left, q, xp):
     return direct + _pB_row(system, x, par, left, q) @ xp
 
 
+def _check_fixed_point(pt, name):
+    """Raise unless ``pt.x`` is a fixed point to ``FIXED_POINT_RTOL``."""
+    tol = FIXED_POINT_RTOL * max(1.0, float(np.max(np.abs(pt.x))))
+    if not pt.residual <= tol:
+        raise ValueError(
+            f"{name} = {_short(pt.x)} is not a fixed point at p = "
+            f"{_short(pt.p)}: its residual "
+            f"{pt.residual:.3g} exceeds FIXED_POINT_RTOL * max(1, |{name}|_inf)"
+            f" = {tol:.3g}; locate the point first (newton, continue_branch)")
+
+
 def _pick_critical(system, pt, critical_tol):
     """Index of the critical eigenvalue and the set of critical ones."""
     lam = pt.eigenvalues
@@ -421,8 +441,8 @@ def normal_form(system, x, p, kind=None, critical_tol=CRITICAL_TOL):
         Force one of :data:`NORMAL_FORM_TYPES` instead of classifying (the
         critical eigenvalue must still match).
     critical_tol : float
-        Critical eigenvalues are within ``critical_tol * max(1, |A|_2)`` of
-        the critical set.
+        Positive; critical eigenvalues are within
+        ``critical_tol * max(1, |A|_2)`` of the critical set.
 
     Returns
     -------
@@ -432,13 +452,18 @@ def normal_form(system, x, p, kind=None, critical_tol=CRITICAL_TOL):
     Raises
     ------
     ValueError
-        If no eigenvalue is critical.
+        If ``x`` is not a fixed point (residual above
+        ``FIXED_POINT_RTOL * max(1, |x|_inf)``), if no eigenvalue is
+        critical, or if ``kind`` does not fit the critical eigenvalue.
     """
     if not isinstance(system, System):
         raise TypeError(f"system must be a System, got {type(system).__name__}")
     if kind is not None:
         val.check_choice("kind", kind, NORMAL_FORM_TYPES)
+    critical_tol = val.check_scalar("critical_tol", critical_tol, 0.0,
+                                    low_open=True)
     pt = analyse_point(system, x, p)
+    _check_fixed_point(pt, "x")
     x, par, A, is_map = pt.x, pt.p, pt.jacobian, system.is_map
     i0, crit, tol = _pick_critical(system, pt, critical_tol)
     lam = complex(pt.eigenvalues[i0])
@@ -446,6 +471,8 @@ def normal_form(system, x, p, kind=None, critical_tol=CRITICAL_TOL):
     nf = NormalForm("degenerate", "", system.kind, x, par, lam, q, left)
 
     is_real = abs(lam.imag) <= tol
+    if kind is not None:
+        _check_family(system, x, par, kind, lam, is_real, critical_tol)
     expected = 1 if is_real else 2
     if crit.size > expected:
         nf.reason = (f"{crit.size} critical eigenvalues "
@@ -527,11 +554,40 @@ def _flip(system, x, par, A, nf):
     nf.criticality = "supercritical" if nf.c > 0 else "subcritical"
 
 
+def _family(is_map, lam, is_real):
+    """Description of the critical eigenvalue and the types it allows."""
+    if is_real and (not is_map or lam.real > 0):
+        where = "+1" if is_map else "0"
+        return f"real ({where}", _REAL_TYPES
+    if is_real:
+        return "real (-1", ("flip",)
+    if is_map:
+        return (f"a complex pair on the unit circle (theta = "
+                f"{abs(np.angle(lam)):.6g}", ("neimark_sacker",))
+    return f"a complex pair (+-{abs(lam.imag):.6g} i", ("hopf",)
+
+
+def _check_family(system, x, par, kind, lam, is_real, critical_tol):
+    """Raise if ``kind`` cannot describe the critical eigenvalue ``lam``."""
+    found, allowed = _family(system.is_map, lam, is_real)
+    if kind in allowed:
+        return
+    try:
+        nf = normal_form(system, x, par, None, critical_tol)
+        what = (f"a degenerate point: {nf.reason}" if nf.is_degenerate
+                else f"a {nf.type} point")
+    except ValueError:
+        what = " / ".join(allowed) + " point"
+    raise ValueError(
+        f"kind={kind!r} was requested but the critical eigenvalue is "
+        f"{found}, {what}); a {system.kind} allows kind in {allowed} there")
+
+
 def _check_kind(nf, kind):
     if kind is not None and nf.type not in (kind, "degenerate"):
         raise ValueError(
-            f"kind={kind!r} does not match the critical eigenvalue "
-            f"{nf.eigenvalue:.6g} (a {nf.type} point)")
+            f"kind={kind!r} was requested but the point classifies as "
+            f"{nf.type!r} (critical eigenvalue {nf.eigenvalue:.6g})")
     return nf
 
 
@@ -562,6 +618,12 @@ def unfolding_gradient(model, fixed_point, x=None, view="map", index=0):
     grad : ndarray, shape (P,)
         In the parameter order of SPEC 1.2.
 
+    Raises
+    ------
+    ValueError
+        If ``fixed_point`` is not a fixed point (residual above
+        ``FIXED_POINT_RTOL * max(1, |h|_inf)``), or at a fold in theta.
+
     Notes
     -----
     At a branch point (``I - A`` or ``A`` singular) ``dh*/dtheta`` is taken
@@ -574,6 +636,7 @@ def unfolding_gradient(model, fixed_point, x=None, view="map", index=0):
     system = rnn_system(model, x, view)
     h = getattr(fixed_point, "x", fixed_point)
     pt = analyse_point(system, h, model.theta)
+    _check_fixed_point(pt, "fixed_point")
     n = pt.eigenvalues.size
     if not -n <= index < n:
         raise ValueError(f"index must lie in [0, {n}), got {index}")
