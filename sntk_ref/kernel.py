@@ -190,13 +190,15 @@ def _gram(J, rows):
     """
     M = J.shape[0]
     if rows >= M:
-        K = J @ J.T
-    else:
-        K = np.empty((M, M))
-        for r in _ranges(M, rows):
-            Jr = J[r]
-            K[r, r] = Jr @ Jr.T
-            np.matmul(Jr, J[:r.start].T, out=K[r, :r.start])
+        # numpy computes ``a @ a.T`` with dsyrk and copies the triangle
+        # itself, so the result is already exactly symmetric (tested)
+        return J @ J.T
+
+    K = np.empty((M, M))
+    for r in _ranges(M, rows):
+        Jr = J[r]
+        K[r, r] = Jr @ Jr.T
+        np.matmul(Jr, J[:r.start].T, out=K[r, :r.start])
     _mirror(K)
     return K
 
