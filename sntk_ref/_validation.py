@@ -17,6 +17,7 @@ import numpy as np
 __all__ = [
     "as_real_array",
     "check_choice",
+    "check_result_finite",
     "check_finite",
     "check_positive_int",
     "check_rng",
@@ -172,3 +173,19 @@ def check_rng(rng, name="rng"):
             f"(numpy.random.default_rng(seed)), got {_describe(rng)}"
         )
     return rng
+
+
+def check_result_finite(what, *arrays):
+    """Raise ``FloatingPointError`` if a computed result is not finite.
+
+    For results, not inputs: finite weights and inputs can still overflow in
+    a product (squared residuals, cotangents through a huge ``W``). Nothing
+    non-finite is returned silently.
+    """
+    for arr in arrays:
+        arr = np.asarray(arr)
+        if not np.isfinite(arr).all():
+            raise FloatingPointError(
+                f"{what} is not finite (overflow or NaN in the computation: "
+                "weights, inputs or targets too large for float64?)"
+            )

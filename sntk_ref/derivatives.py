@@ -156,7 +156,9 @@ def vjp(model, X, q, h0=None):
     q = val.as_real_array("q", q, shape=X.shape[:2] + (model.n_hidden,))
     _, caches = rollout(model, X, h0)
     blocks, g_h0, g_X = reverse_sweep(model, caches, q)
-    return pack_blocks(model, blocks), g_h0, g_X
+    out = pack_blocks(model, blocks), g_h0, g_X
+    val.check_result_finite("vjp: the cotangent J^T q", *out)
+    return out
 
 
 # -- forward mode ------------------------------------------------------------
@@ -205,7 +207,9 @@ def jvp(model, X, dtheta, h0=None):
     dH : ndarray, shape (B, T, N)
         ``J dtheta`` reshaped.
     """
-    return _tangents(model, X, dtheta, h0)[1]
+    dH = _tangents(model, X, dtheta, h0)[1]
+    val.check_result_finite("jvp: the tangent J dtheta", dH)
+    return dH
 
 
 def _tangents(model, X, dtheta, h0):
@@ -311,14 +315,15 @@ def state_jacobian(model, X, h0=None, method="rtrl", max_bytes=None):
 
     _, caches = rollout(model, X, h0)
     if method == "rtrl":
-        return rtrl_sweep(model, caches, n_seq)
-
-    J = np.empty((n_seq, T, n, model.n_params))
-    q = np.zeros((n_seq, T, n))
-    for index in np.ndindex(n_seq, T, n):
-        q[index] = 1.0
-        J[index] = pack_blocks(model, reverse_sweep(model, caches, q)[0])
-        q[index] = 0.0
+        J = rtrl_sweep(model, caches, n_seq)
+    else:
+        J = np.empty((n_seq, T, n, model.n_params))
+        q = np.zeros((n_seq, T, n))
+        for index in np.ndindex(n_seq, T, n):
+            q[index] = 1.0
+            J[index] = pack_blocks(model, reverse_sweep(model, caches, q)[0])
+            q[index] = 0.0
+    val.check_result_finite("state_jacobian: J", J)
     return J
 
 
@@ -348,7 +353,9 @@ def output_vjp(model, X, r, h0=None):
     H, caches = rollout(model, X, h0)
     blocks = reverse_sweep(model, caches, r @ model.C)[0]
     blocks.update(_readout_cotangent(model, H, r))
-    return pack_blocks(model, blocks)
+    g = pack_blocks(model, blocks)
+    val.check_result_finite("output_vjp: J_y^T r", g)
+    return g
 
 
 def output_jvp(model, X, dtheta, h0=None):
@@ -371,6 +378,7 @@ def output_jvp(model, X, dtheta, h0=None):
         dY += H @ blocks["C"].T
     if "d" in blocks:
         dY += blocks["d"]
+    val.check_result_finite("output_jvp: J_y dtheta", dY)
     return dY
 
 
@@ -400,7 +408,9 @@ def loss_and_grad(model, X, Y_target, h0=None):
     L = 0.5 * scale * float(np.sum(R * R))
     blocks = reverse_sweep(model, caches, scale * (R @ model.C))[0]
     blocks.update(_readout_cotangent(model, H, scale * R))
-    return L, pack_blocks(model, blocks)
+    g = pack_blocks(model, blocks)
+    val.check_result_finite("loss_and_grad: the loss or its gradient", L, g)
+    return L, g
 
 
 # -- multilinear forms of one step -------------------------------------------

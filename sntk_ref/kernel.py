@@ -489,6 +489,7 @@ def sntk(model, X, h0=None, method="jacobian", block_size=None, max_bytes=None,
         K = _gram(J, block_size * S * n)
     else:
         K = _recursion_kernel(model, caches, X, sel, block_size)
+    val.check_result_finite("sntk: the kernel K", K)
     return K.reshape(B, S, n, B, S, n)
 
 
@@ -540,6 +541,7 @@ def output_ntk(model, X, h0=None, method="jacobian", block_size=None,
         readout += 1.0
     np.einsum("btoBso->btBso", Theta)[...] += readout[..., None]
     _mirror(Theta.reshape(B * S * O, B * S * O))
+    val.check_result_finite("output_ntk: the kernel Theta", Theta)
     return Theta
 
 

@@ -217,6 +217,8 @@ class _Linearisation:
         self.R = self.H @ model.C.T + model.d - Y
         self.loss = 0.5 * self.scale * float(np.sum(self.R * self.R))
         self.grad = self.scale * self.vjp(self.R)
+        val.check_result_finite("the loss or its gradient", self.loss,
+                                self.grad)
         self.calls = 0
 
     def jvp(self, v):
@@ -240,7 +242,9 @@ class _Linearisation:
     def gauss_newton(self, v):
         """``G v = J_y^T (J_y v) / (B T)``, one JVP and one VJP."""
         self.calls += 1
-        return self.scale * self.vjp(self.jvp(np.ravel(v)))
+        Gv = self.scale * self.vjp(self.jvp(np.ravel(v)))
+        val.check_result_finite("the Gauss-Newton product G v", Gv)
+        return Gv
 
     def operator(self):
         """``G`` as a ``scipy.sparse.linalg.LinearOperator``."""
@@ -290,9 +294,14 @@ def _rollout_with_tangents(model, X, h0, dirs, K):
                                                               db, K)
             H[:, t], dH[t], h = h_next, dh, h_next
             caches.append(cache)
-    if not np.isfinite(H).all():
-        raise TrajectoryError("the trajectory is not finite: the state "
-                              "overflowed or became NaN")
+    bad = ~np.isfinite(H).all(axis=2)
+    if bad.any():
+        b, t = (int(i) for i in np.argwhere(bad)[np.argmin(
+            np.argwhere(bad)[:, 1])])
+        raise TrajectoryError(
+            f"the trajectory is not finite at step t={t} (0-based) of "
+            f"sequence b={b}: the state overflowed or became NaN")
+    val.check_result_finite("the tangents J v", dH)
     return H, caches, dH
 
 
@@ -372,6 +381,7 @@ def _gradient_and_products(model, X, Y, h0, V):
                   "d": out[:, c].sum(axis=(0, 1))}
         columns.append(pack_blocks(model, blocks))
     GV = np.column_stack(columns[1:]) if K else np.zeros((model.n_params, 0))
+    val.check_result_finite("the loss, its gradient or G V", L, columns[0], GV)
     return L, columns[0], GV
 
 
@@ -585,7 +595,11 @@ class _EigenCache:
     V: np.ndarray
     sigma_ref: float
     method: str
-    uses: int = 1
+    served: list = None  # the distinct models (states) that used them
+
+    def __post_init__(self):
+        if self.served is None:
+            self.served = [self.model]
 
 
 class LowRankNaturalGradient(_Optimizer):
@@ -605,7 +619,7 @@ class LowRankNaturalGradient(_Optimizer):
     Parameters
     ----------
     lr : float
-        ``eta > 0``.
+        ``eta > 0``; default 1.
     rank : int
         ``r >= 1``; 1 near a real codimension-one bifurcation, 2 near Hopf.
     damping : float
@@ -666,8 +680,10 @@ class LowRankNaturalGradient(_Optimizer):
 
     Cache semantics (Lanczos). The optimiser keeps the last eigenpairs with the model
     (all blocks, trainable or not), inputs ``X`` and ``h0`` they were
-    computed at. A step at exactly that model and data reuses them, so
-    applying the optimiser twice to the same state gives identical steps.
+    computed at, and the distinct models they have served since. A step at a
+    model they already served (same data) reuses them, so applying the
+    optimiser twice to the same state gives identical steps, whatever
+    ``refresh_every``.
     Other inputs (or another architecture) always trigger a fresh solve; a
     different model reuses them only while fewer than ``refresh_every``
     distinct states have used them. With the default ``refresh_every=1``
@@ -688,7 +704,7 @@ class LowRankNaturalGradient(_Optimizer):
     for ``sigma_ref`` when it is ``sigma_{r+1}``).
     """
 
-    def __init__(self, lr, rank=1, damping=DEFAULT_LOWRANK_DAMPING,
+    def __init__(self, lr=1.0, rank=1, damping=DEFAULT_LOWRANK_DAMPING,
                  refresh_every=1, sigma_ref=None, tol=LANCZOS_TOL, ncv=None,
                  maxiter=None, eigensolver="lanczos",
                  oversampling=SUBSPACE_OVERSAMPLING, rng=None):
@@ -802,10 +818,10 @@ class LowRankNaturalGradient(_Optimizer):
                      and c.model.trainable == model.trainable
                      and c.model.cell == model.cell
                      and np.array_equal(c.X, X) and np.array_equal(c.h0, h0))
-        if same_data and c.model == model:
+        if same_data and any(seen == model for seen in c.served):
             return c, False
-        if same_data and c.uses < self.refresh_every:
-            c.uses += 1
+        if same_data and len(c.served) < self.refresh_every:
+            c.served.append(model)
             return c, False
 
         v0 = c.V[:, 0] if same_data else None

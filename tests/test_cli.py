@@ -32,7 +32,8 @@ def quick_run(tmp_path_factory):
 
 def test_reproduce_quick_writes_a_complete_report(quick_run):
     proc, out = quick_run
-    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    # exit 0: the quick configuration passes all its criteria
+    assert proc.returncode == 0, proc.stderr[-2000:]
     assert "step" in proc.stderr and "left" in proc.stderr  # progress
     files = set(os.listdir(out))
     assert {"report.md", "report.json"} | FIGURES <= files

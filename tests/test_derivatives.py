@@ -342,3 +342,36 @@ def test_step_forms_bad_arguments():
         step_forms(model, np.zeros(N, dtype=complex))
     with pytest.raises(TypeError, match="model"):
         step_forms("model", np.zeros(N))
+
+
+def test_overflow_in_derivatives_raises_not_nan():
+    """Finite but huge weights: states stay finite (tanh saturates) while
+    products overflow; every entry point raises instead of returning NaN."""
+    from sntk_ref.kernel import output_ntk, sntk
+    from sntk_ref.model import RNN
+    from sntk_ref.optim import LowRankNaturalGradient, train
+
+    rng = np.random.default_rng(3)
+    model = RNN.random(5, 2, 1, cell="euler", dt=0.5, rng=rng)
+    model = model.replace(W=1e200 * np.ones((5, 5)), C=1e200 * np.ones((1, 5)))
+    X = rng.standard_normal((2, 4, 2))
+    Y = rng.standard_normal((2, 4, 1))
+    with np.errstate(all="ignore"):
+        # the loss (|C h|^2 ~ 1e400) and the kernel (J J^T ~ 1e400) overflow
+        for call in (lambda: loss_and_grad(model, X, Y),
+                     lambda: sntk(model, X),
+                     lambda: output_ntk(model, X)):
+            with pytest.raises(FloatingPointError, match="not finite"):
+                call()
+        # the rest either return finite values or raise; never NaN or inf
+        for call in (lambda: state_jacobian(model, X),
+                     lambda: jvp(model, X, np.ones(model.n_params)),
+                     lambda: vjp(model, X, np.ones((2, 4, 5)))[0]):
+            try:
+                out = call()
+            except FloatingPointError as err:
+                assert "not finite" in str(err)
+            else:
+                assert np.isfinite(out).all()
+        record = train(model, X, Y, LowRankNaturalGradient(0.1), 3)
+    assert record.status == "nonfinite"

@@ -223,6 +223,15 @@ def test_low_rank_cache_semantics():
         states.append(new)
         refreshed.append(info["refreshed"])
     assert refreshed == [True, False, True]
+
+    # a repeated step at an already served state is identical, whatever
+    # refresh_every (the counter counts distinct states, not calls)
+    repeat = LowRankNaturalGradient(lr=0.1, rank=1, refresh_every=2)
+    m1 = repeat.step(model, X, Y)[0]
+    a, info_a = repeat.step(m1, X, Y)
+    b, info_b = repeat.step(m1, X, Y)
+    assert not info_a["refreshed"] and not info_b["refreshed"]
+    assert np.array_equal(a.theta, b.theta)
     # other inputs always refresh
     info = amortised.step(states[-1], X[:1], Y[:1])[1]
     assert info["refreshed"]

@@ -30,39 +30,18 @@ import time
 
 import numpy as np
 
-from sntk_ref.model import RNN
+from sntk_ref.experiment import ExperimentConfig, build_student_teacher
 from sntk_ref.optim import GradientDescent, LowRankNaturalGradient
-from sntk_ref.trajectories import forward, loss, outputs
+from sntk_ref.trajectories import loss
 
 #: Cost target of a low-rank step, in gradient-descent steps.
 TARGET_RATIO = 1.5
 
-#: Steps of the autonomous teacher used to reach its nonzero fixed point.
-RELAX_STEPS = 3000
-
-
 def spec8_problem(seed=0):
-    """Teacher, student, inputs, targets and initial states of SPEC 8."""
-    N, D, O, dt, T, B = 24, 2, 1, 0.2, 150, 8
-    rng = np.random.default_rng(seed)
-    m = rng.choice([-1.0, 1.0], size=N)
-    W0 = rng.normal(0.0, np.sqrt(0.25 / N), (N, N))
-    U = rng.normal(0.0, np.sqrt(1.0 / D), (N, D))
-    X = 0.1 * rng.normal(size=(B, T, D))
-    signs = rng.choice([-1.0, 1.0], size=B)
-    noise = 0.05 * rng.normal(size=(B, N))
-
-    def rnn(W):
-        return RNN("euler", W, U, np.zeros(N), m[None, :] / np.sqrt(N),
-                   np.zeros(O), dt=dt, trainable=("W",))
-
-    teacher = rnn(W0 + 2.0 * np.outer(m, m) / N)
-    student = rnn(W0 + 0.5 * np.outer(m, m) / N)
-    # the teacher's nonzero fixed point h*, reached from h = m without input
-    h_star = forward(teacher, np.zeros((1, RELAX_STEPS, D)), h0=m)[0, -1]
-    h0 = 0.2 * signs[:, None] * h_star + noise
-    Y = outputs(teacher, forward(teacher, X, h0))
-    return student, X, Y, h0
+    """Student, inputs, targets and initial states of SPEC 8 (the package's
+    own :func:`sntk_ref.experiment.build_student_teacher`)."""
+    data = build_student_teacher(ExperimentConfig(seed=seed))
+    return data.student, data.X, data.Y, data.h0
 
 
 def time_run(optimizer, model, X, Y, h0, steps):

@@ -639,7 +639,9 @@ def unfolding_gradient(model, fixed_point, x=None, view="map", index=0):
     _check_fixed_point(pt, "fixed_point")
     n = pt.eigenvalues.size
     if not -n <= index < n:
-        raise ValueError(f"index must lie in [0, {n}), got {index}")
+        raise ValueError(
+            f"index must lie in [-{n}, {n}) (negative counts from the end), "
+            f"got {index}")
     lam = complex(pt.eigenvalues[index])
     q, p = pt.right[:, index], pt.left[:, index]
 

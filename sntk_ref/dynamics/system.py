@@ -314,10 +314,10 @@ class System:
         def restricted(x, t):
             return parent.fun(x, p0 + t * d)
 
-        forms = None
-        if self.forms is not None:
-            def forms(x, t):
-                return _RestrictedForms(parent.forms(x, p0 + t * d), d)
+        def restricted_forms(x, t):
+            return _RestrictedForms(parent.forms(x, p0 + t * d), d)
+
+        forms = None if self.forms is None else restricted_forms
 
         name = f"{self.name} along a direction"
         out = System(restricted, self.n, self.kind, None, name, forms)
