@@ -316,7 +316,9 @@ def eigenvalue_sensitivity(J, index=0, kind="flow", symmetric="auto"):
     eig = eigen_data(J, kind, symmetric)
     n = eig.eigenvalues.size
     if not -n <= index < n:
-        raise ValueError(f"index must lie in [0, {n}), got {index}")
+        raise ValueError(
+            f"index must lie in [-{n}, {n}) (negative counts from the end), "
+            f"got {index}")
     lam = eig.eigenvalues[index]
     if np.sum(np.abs(eig.eigenvalues - lam) <= _repeat_tol(
             eig.eigenvalues)) > 1:
