@@ -19,12 +19,14 @@ runs several times faster (idle BLAS threads spin while waiting for a core).
 import argparse
 import logging
 import os
+import pathlib
 import sys
 
 import numpy as np
 
 from ._version import __version__
-from .bundles import add_oracle_parser
+from .bundles import (FORMAT_VERSION, BundleError, CaseError, check_bundles,
+                      export_bundle)
 
 __all__ = ["main"]
 
@@ -152,6 +154,68 @@ def _analyze(args):
     return 0
 
 
+# -- sntk-ref oracle (SPEC 9) ------------------------------------------------
+def _oracle_export(args):
+    """``sntk-ref oracle export CASE.json --out REF.npz``."""
+    try:
+        manifest = export_bundle(args.case, args.out)
+    except (CaseError, BundleError) as err:
+        print(f"sntk-ref oracle export: error: {err}", file=sys.stderr)
+        return 2
+    keys = [k for k, e in manifest["entries"].items() if e["role"] == "result"]
+    size = pathlib.Path(args.out).stat().st_size
+    print(f"wrote {args.out} ({size} bytes, format {FORMAT_VERSION}): "
+          f"results {', '.join(keys)}")
+    return 0
+
+
+def _oracle_check(args):
+    """``sntk-ref oracle check REF.npz CANDIDATE.npz``."""
+    try:
+        report = check_bundles(args.reference, args.candidate)
+    except BundleError as err:
+        print(f"sntk-ref oracle check: error: {err}", file=sys.stderr)
+        return 2
+    print(report.table())
+    return 0 if report.passed else 1
+
+
+def _add_oracle_parser(subparsers):
+    """Register ``oracle export`` and ``oracle check`` (argparse).
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The object returned by ``parser.add_subparsers()``.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        The ``oracle`` sub-parser. Each action sets ``func``, which takes the
+        parsed arguments and returns the exit status: 0 success (all keys
+        pass), 1 a check failed, 2 an invalid case or unreadable bundle.
+    """
+    oracle = subparsers.add_parser(
+        "oracle", help="reference bundles for other backends (SPEC 9)",
+        description="Export reference bundles and check candidate bundles "
+                    "written by other backends against them.")
+    actions = oracle.add_subparsers(dest="oracle_action", metavar="ACTION")
+    oracle.set_defaults(func=lambda args: (oracle.print_help(), 2)[1])
+
+    export = actions.add_parser(
+        "export", help="compute a case and write its reference bundle")
+    export.add_argument("case", help="case file (JSON)")
+    export.add_argument("--out", required=True, help="bundle to write (.npz)")
+    export.set_defaults(func=_oracle_export)
+
+    check = actions.add_parser(
+        "check", help="compare a candidate bundle with a reference bundle")
+    check.add_argument("reference", help="reference bundle (.npz)")
+    check.add_argument("candidate", help="candidate bundle (.npz)")
+    check.set_defaults(func=_oracle_check)
+    return oracle
+
+
 def build_parser():
     """The argument parser of ``sntk-ref``."""
     parser = argparse.ArgumentParser(
@@ -195,7 +259,7 @@ def build_parser():
                      help=f"output directory (default {DEFAULT_OUT}/)")
     ana.set_defaults(func=_analyze)
 
-    add_oracle_parser(sub)
+    _add_oracle_parser(sub)
     return parser
 
 

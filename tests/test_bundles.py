@@ -6,7 +6,6 @@ independent NumPy loop of the euler cell, or from the documented hash
 recipe recomputed with hashlib -- never from the code's own output alone.
 """
 
-import argparse
 import hashlib
 import importlib.util
 import json
@@ -17,8 +16,9 @@ import numpy as np
 import pytest
 
 from sntk_ref.bundles import (FORMAT_VERSION, BundleError, CaseError,
-                              add_oracle_parser, array_hash, check_bundles,
+                              array_hash, check_bundles,
                               export_bundle, load_bundle, load_case)
+from sntk_ref.cli import main as cli_main
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUNDLE_DIR = ROOT / "validation" / "bundles"
@@ -449,10 +449,7 @@ def test_case_file_with_npz_arrays(tmp_path):
 
 # -- command line ---------------------------------------------------------------
 def _run(argv):
-    parser = argparse.ArgumentParser(prog="sntk-ref")
-    add_oracle_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return cli_main(argv)
 
 
 def test_cli_export_and_check(tmp_path, capsys, ref):

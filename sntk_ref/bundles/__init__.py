@@ -41,14 +41,12 @@ Modules, in import order:
 - :mod:`~sntk_ref.bundles.compare`: comparison of one key, gauges;
 - :mod:`~sntk_ref.bundles.check`: the key-by-key check, its report, and the
   diagnosis of layout mistakes;
-- :mod:`~sntk_ref.bundles.cli`: the ``sntk-ref oracle`` command.
 """
 
 from .case import (ARRAY_KEYS, CASE_KEYS, DEFAULT_GAIN, DEFAULT_RANDOM_SEEDS,
                    DYNAMICS_KEYS, load_case)
 from .check import (ALIASES, CONVENTION_FIELDS, CheckReport, KeyCheck,
                     check_bundles)
-from .cli import add_oracle_parser
 from .compute import Problem, build_problem, compute_results
 from .io import (HASH_RECIPE, MAX_BUNDLE_BYTES, Bundle, array_hash,
                  export_bundle, load_bundle)
@@ -64,7 +62,6 @@ __all__ = [
     "CheckReport",
     "FORMAT_VERSION",
     "QUANTITIES",
-    "add_oracle_parser",
     "array_hash",
     "build_problem",
     "check_bundles",
