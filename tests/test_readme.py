@@ -8,7 +8,6 @@ image path it references must be a file in the repository.
 import pathlib
 import re
 
-import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
