@@ -1,4 +1,9 @@
-"""Shared pytest configuration: a derandomised hypothesis profile."""
+"""Shared pytest configuration: a derandomised hypothesis profile.
+
+``SNTK_HYPOTHESIS_PROFILE=thorough`` raises the default number of examples;
+tests that set ``max_examples`` themselves (to bound their run time) keep
+their own count.
+"""
 
 import os
 
