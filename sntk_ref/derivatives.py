@@ -328,9 +328,50 @@ def state_jacobian(model, X, h0=None, method="rtrl", max_bytes=None):
 
 
 # -- through the readout -----------------------------------------------------
-def _readout_cotangent(model, H, R):
-    """Parameter blocks of the readout for an output cotangent ``R``."""
+def readout_cotangent(H, R):
+    """The readout blocks of ``J_y^T R`` (``Y = H C^T + d``, SPEC 3.1).
+
+    Internal API (also used by :mod:`sntk_ref.optim`).
+
+    Parameters
+    ----------
+    H : ndarray, shape (B, T, N)
+    R : ndarray, shape (B, T, O)
+        Output cotangent.
+
+    Returns
+    -------
+    blocks : dict
+        ``"C"`` of shape (O, N) and ``"d"`` of shape (O,); :func:`pack_blocks`
+        keeps only the trainable ones.
+    """
     return {"C": np.einsum("bto,btn->on", R, H), "d": R.sum(axis=(0, 1))}
+
+
+def readout_tangent(model, H, dH, blocks):
+    """``J_y dtheta`` from the state tangent: ``dH C^T + H dC^T + dd``.
+
+    Internal API (also used by :mod:`sntk_ref.optim`).
+
+    Parameters
+    ----------
+    model : RNN
+    H, dH : ndarray, shape (B, T, N)
+        States and their tangent ``J dtheta``.
+    blocks : dict
+        The direction's blocks (:meth:`RNN.split`); ``C`` and ``d`` only
+        when trainable.
+
+    Returns
+    -------
+    dY : ndarray, shape (B, T, O)
+    """
+    dY = dH @ model.C.T
+    if "C" in blocks:
+        dY += H @ blocks["C"].T
+    if "d" in blocks:
+        dY += blocks["d"]
+    return dY
 
 
 def output_vjp(model, X, r, h0=None):
@@ -352,7 +393,7 @@ def output_vjp(model, X, r, h0=None):
     r = val.as_real_array("r", r, shape=X.shape[:2] + (model.n_out,))
     H, caches = rollout(model, X, h0)
     blocks = reverse_sweep(model, caches, r @ model.C)[0]
-    blocks.update(_readout_cotangent(model, H, r))
+    blocks.update(readout_cotangent(H, r))
     g = pack_blocks(model, blocks)
     val.check_result_finite("output_vjp: J_y^T r", g)
     return g
@@ -373,11 +414,7 @@ def output_jvp(model, X, dtheta, h0=None):
     dY : ndarray, shape (B, T, O)
     """
     H, dH, blocks = _tangents(model, X, dtheta, h0)
-    dY = dH @ model.C.T
-    if "C" in blocks:
-        dY += H @ blocks["C"].T
-    if "d" in blocks:
-        dY += blocks["d"]
+    dY = readout_tangent(model, H, dH, blocks)
     val.check_result_finite("output_jvp: J_y dtheta", dY)
     return dY
 
@@ -407,7 +444,7 @@ def loss_and_grad(model, X, Y_target, h0=None):
     R = H @ model.C.T + model.d - Y_target
     L = 0.5 * scale * float(np.sum(R * R))
     blocks = reverse_sweep(model, caches, scale * (R @ model.C))[0]
-    blocks.update(_readout_cotangent(model, H, scale * R))
+    blocks.update(readout_cotangent(H, scale * R))
     g = pack_blocks(model, blocks)
     val.check_result_finite("loss_and_grad: the loss or its gradient", L, g)
     return L, g

@@ -36,8 +36,8 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from . import _validation as val
 from .cells import apply_A, apply_A_T, apply_D_T
 from .cells import step as cell_step
-from .derivatives import (forward_sweep, pack_blocks, reverse_sweep,
-                          state_jacobian)
+from .derivatives import (forward_sweep, pack_blocks, readout_cotangent,
+                          readout_tangent, reverse_sweep, state_jacobian)
 from .trajectories import (TrajectoryError, check_inputs, check_targets,
                            loss, rollout)
 
@@ -224,19 +224,13 @@ class _Linearisation:
     def jvp(self, v):
         """``J_y v``, shape (B, T, O), for ``v (P,)``."""
         blocks = self.model.split(v)
-        dY = forward_sweep(self.model, self.caches, blocks, self.n_seq)
-        dY = dY @ self.model.C.T
-        if "C" in blocks:
-            dY += self.H @ blocks["C"].T
-        if "d" in blocks:
-            dY += blocks["d"]
-        return dY
+        dH = forward_sweep(self.model, self.caches, blocks, self.n_seq)
+        return readout_tangent(self.model, self.H, dH, blocks)
 
     def vjp(self, R):
         """``J_y^T R``, shape (P,), for ``R (B, T, O)``."""
         blocks = reverse_sweep(self.model, self.caches, R @ self.model.C)[0]
-        blocks["C"] = np.einsum("bto,btn->on", R, self.H)
-        blocks["d"] = R.sum(axis=(0, 1))
+        blocks.update(readout_cotangent(self.H, R))
         return pack_blocks(self.model, blocks)
 
     def gauss_newton(self, v):
@@ -354,12 +348,9 @@ def _gradient_and_products(model, X, Y, h0, V):
     H_t = H.transpose(1, 0, 2)
     out = np.empty((T, copies, n_seq, model.n_out))
     out[:, 0] = R.transpose(1, 0, 2)
-    out[:, 1:] = np.tensordot(dH, C, axes=(2, 1)).transpose(0, 2, 1, 3)
     for k in range(K):
-        if "C" in dirs:
-            out[:, k + 1] += H_t @ dirs["C"][..., k].T
-        if "d" in dirs:
-            out[:, k + 1] += dirs["d"][:, k]
+        dir_k = {name: block[..., k] for name, block in dirs.items()}
+        out[:, k + 1] = readout_tangent(model, H_t, dH[..., k], dir_k)
     out *= scale
 
     # reverse: lam_t = q_t + A_t^T lam_{t+1}, q_t = out_t C (SPEC 2.2)
@@ -376,9 +367,9 @@ def _gradient_and_products(model, X, Y, h0, V):
     columns = []
     for c in range(copies):
         gW, gU, gb = apply_D_T(whole, lams[:, c].reshape(T * n_seq, n))
-        blocks = {"W": gW, "U": gU, "b": gb, "h0": lam[c].sum(axis=0),
-                  "C": np.einsum("tbo,tbn->on", out[:, c], H_t),
-                  "d": out[:, c].sum(axis=(0, 1))}
+        blocks = {"W": gW, "U": gU, "b": gb, "h0": lam[c].sum(axis=0)}
+        # (time-major layout: the readout sums run over both axes alike)
+        blocks.update(readout_cotangent(H_t, out[:, c]))
         columns.append(pack_blocks(model, blocks))
     GV = np.column_stack(columns[1:]) if K else np.zeros((model.n_params, 0))
     val.check_result_finite("the loss, its gradient or G V", L, columns[0], GV)
@@ -422,7 +413,7 @@ def gauss_newton_products(model, X, Y, V, h0=None):
 def _output_jacobian(model, X, h0):
     """Dense ``J_y``, shape (B T O, P), from the RTRL state Jacobian."""
     J = np.einsum("on,btnp->btop", model.C, state_jacobian(model, X, h0))
-    H = rollout(model, X, h0)[0]
+    H = rollout(model, X, h0)[0]  # a second rollout, O(1/P) of the RTRL cost
     sl = model.param_slices
     if "C" in sl:
         eye = np.eye(model.n_out)
