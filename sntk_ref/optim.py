@@ -34,7 +34,7 @@ import scipy.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from . import _validation as val
-from .cells import apply_A, apply_A_T, apply_D_T
+from .cells import StepCache, apply_A, apply_A_T, apply_D_T
 from .cells import step as cell_step
 from .derivatives import (forward_sweep, pack_blocks, readout_cotangent,
                           readout_tangent, reverse_sweep, state_jacobian)
@@ -86,9 +86,6 @@ SUBSPACE_OVERSAMPLING = 2
 
 #: Seed of the default generator drawing the subspace method's cold start.
 SUBSPACE_SEED = 0
-
-#: Statuses of :class:`TrainRecord`.
-STATUSES = ("completed", "callback", "nonfinite")
 
 
 # -- damped least squares on a plain matrix ----------------------------------
@@ -248,18 +245,16 @@ class _Linearisation:
 
 
 # -- the gradient and a block of G products in one pass ----------------------
-def _whole_trajectory_cache(model, X, h0, H):
-    """One step cache for all ``T B`` steps, rows in ``(t, b)`` order.
+def _stacked_caches(caches):
+    """The ``T`` step caches as one, rows in ``(t, b)`` order.
 
-    A step's cache depends only on its input state and input, so one
-    vectorised :func:`sntk_ref.cells.step` over the states before every step
-    (``h0``, then ``H`` without its last step) gives every cache at once.
+    Lets the ``D_t^T`` products of all steps be done at once (SPEC 2.2).
     """
-    n_seq, T = X.shape[:2]
-    before = np.concatenate([h0[None], H.transpose(1, 0, 2)[:-1]])
-    inputs = X.transpose(1, 0, 2).reshape(T * n_seq, model.n_in)
-    return cell_step(model.cell, before.reshape(T * n_seq, -1), inputs,
-                     model.W, model.U, model.b, model.dt)[1]
+    def stack(name):
+        return np.concatenate([getattr(cache, name) for cache in caches])
+
+    slope = None if caches[0].slope is None else stack("slope")
+    return StepCache(r=stack("r"), x=stack("x"), g=stack("g"), slope=slope)
 
 
 def _rollout_with_tangents(model, X, h0, dirs, K):
@@ -363,7 +358,7 @@ def _gradient_and_products(model, X, Y, h0, V):
         lam = apply_A_T(model.cell, caches[t], model.W, model.dt, lam)
 
     # J^T q = sum_t D_{t-1}^T lam_t per copy, plus the readout blocks
-    whole = _whole_trajectory_cache(model, X, h0, H)
+    whole = _stacked_caches(caches)
     columns = []
     for c in range(copies):
         gW, gU, gb = apply_D_T(whole, lams[:, c].reshape(T * n_seq, n))

@@ -259,7 +259,7 @@ def spectrum(K=None, *, J=None, operator=None, k=None, return_vectors=True,
     if source == "operator":
         vals, vecs = _lanczos(operator, k, v0)
     elif source == "K":
-        vals, vecs = _dense_eigh(as_symmetric_kernel(K), k)
+        vals, vecs = _dense_eigh(as_symmetric_kernel(K), k, return_vectors)
     else:
         vals, vecs = _svd_route(as_real_array("J", J, ndim=2), k, which)
 
@@ -268,15 +268,21 @@ def spectrum(K=None, *, J=None, operator=None, k=None, return_vectors=True,
     return Spectrum(vals, canonical_sign(vecs, axis=0))
 
 
-def _dense_eigh(K, k):
-    """Top ``k`` (or all) eigenpairs of a symmetric matrix, descending."""
+def _dense_eigh(K, k, vectors=True):
+    """Top ``k`` (or all) eigenpairs of a symmetric matrix, descending.
+
+    With ``vectors=False`` only the eigenvalues are computed (``vecs`` is
+    None).
+    """
     n = K.shape[0]
     k = n if k is None else k
     if k > n:
         raise ValueError(f"k must be at most n = {n}, got {k}")
 
-    vals, vecs = scipy.linalg.eigh(K, subset_by_index=[n - k, n - 1])
-    vals, vecs = vals[::-1], vecs[:, ::-1]
+    out = scipy.linalg.eigh(K, subset_by_index=[n - k, n - 1],
+                            eigvals_only=not vectors)
+    vals, vecs = (out[0][::-1], out[1][:, ::-1]) if vectors else (out[::-1],
+                                                                  None)
 
     # a kernel is PSD: refuse a real negative eigenvalue (SPEC 3.4), looking
     # at the smallest one even when only the top k were asked for

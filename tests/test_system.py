@@ -148,3 +148,19 @@ def test_rnn_system_checks():
     assert system.n == 3 and system.n_params == model.n_params
     F = system.evaluate(np.zeros(3), model.theta)
     assert np.allclose(F, np.tanh(model.b))
+
+
+def test_B_matrix_applies_the_B_form():
+    """``B_matrix(x, p, u) @ y == B(x, p, u, y)`` on both derivative routes."""
+    rng = np.random.default_rng(11)
+    model = RNN.random(4, 2, 1, cell="euler", dt=0.3, rng=rng)
+    flow = rnn_system(model, view="flow")
+    cubic = System(lambda x, p: anp.array([p * x[0] - x[0] ** 3 + x[1] ** 2,
+                                            -x[1] + x[0] * x[1]]), 2)
+    for system, par in ((flow, model.theta), (cubic, 0.3)):
+        x = 0.3 * rng.standard_normal(system.n)
+        u = rng.standard_normal(system.n) + 1j * rng.standard_normal(system.n)
+        y = rng.standard_normal(system.n)
+        M = system.B_matrix(x, par, u)
+        np.testing.assert_allclose(M @ y, system.B(x, par, u, y),
+                                   rtol=1e-12, atol=1e-14)

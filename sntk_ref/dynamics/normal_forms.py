@@ -280,9 +280,7 @@ def _real_pair(q, p):
 
 def _pB_row(system, x, par, left, q):
     """Row ``r (n,)`` with ``r @ y = <left, B(q, y)>`` for every ``y``."""
-    n = system.n
-    rows = [np.vdot(left, system.B(x, par, q, e)) for e in np.eye(n)]
-    return np.array(rows)
+    return np.conj(left) @ system.B_matrix(x, par, q)
 
 
 def _eigen_derivative(system, x, par, left, q, xp):

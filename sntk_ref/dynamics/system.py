@@ -198,6 +198,21 @@ class System:
         A = self.jacobian(x, p)
         return A - np.eye(self.n) if self.is_map else A
 
+    def B_matrix(self, x, p, u):
+        """The matrix ``M``, shape ``(n, n)``, with ``M y = B(u, y)`` for all ``y``.
+
+        SPEC 2.4; one column per unit vector, from one set of step forms
+        (built once, not once per column).
+        """
+        x, p = self.check_state(x), self.check_parameter(p)
+        if self.forms is not None:
+            forms = self._forms(x, p)
+            cols = [forms.B(u, e) for e in np.eye(self.n)]
+        else:
+            cols = [self.B(x, p, u, e) for e in np.eye(self.n)]
+        return self._checked(f"B form of {self.name}", np.stack(cols, axis=1),
+                             (self.n, self.n), x, p)
+
     def B(self, x, p, u, v):
         """Second-order form ``B(u, v)``, shape ``(n,)`` (SPEC 2.4).
 
