@@ -579,12 +579,14 @@ def _minimise_speed(system, x0, p):
     return res.x, float(res.fun)
 
 
-def _dedupe(points, key):
+def _dedupe(items, key, state=lambda item: item.x):
+    """Items whose states differ by more than ``DEDUP_RTOL`` times the scale."""
     out = []
-    scale = max([1.0] + [float(np.max(np.abs(pt.x))) for pt in points])
-    for pt in sorted(points, key=key):
-        if all(np.linalg.norm(pt.x - o.x) > DEDUP_RTOL * scale for o in out):
-            out.append(pt)
+    scale = max([1.0] + [float(np.max(np.abs(state(it)))) for it in items])
+    for it in sorted(items, key=key):
+        if all(np.linalg.norm(state(it) - state(o)) > DEDUP_RTOL * scale
+               for o in out):
+            out.append(it)
     return out
 
 
@@ -635,14 +637,16 @@ def find_fixed_points(system, p, seeds=None, *, rng=None, n_random=None,
         x, ok, _, res, msg = newton(system, x0, p, tol, max_iter)
         if ok:
             n_conv += 1
-            found.append(analyse_point(system, x, p, symmetric=symmetric))
+            found.append(x)
         elif q_min is not None and q_min <= slow_tol * max(
                 1.0, float(np.linalg.norm(x0))) ** 2:
             slow.append(analyse_point(system, x0, p, "slow point", symmetric))
         else:
             logger.debug("seed %s: %s", x0[:3], msg)
 
-    points = _dedupe(found, key=lambda pt: float(np.linalg.norm(pt.x)))
+    # deduplicate the states first: the eigen-analysis runs once per point
+    unique = _dedupe(found, key=np.linalg.norm, state=lambda x: x)
+    points = [analyse_point(system, x, p, symmetric=symmetric) for x in unique]
     slow = [s for s in _dedupe(slow, key=lambda pt: pt.speed)
             if all(np.linalg.norm(s.x - pt.x) > DEDUP_RTOL * max(
                 1.0, np.linalg.norm(pt.x)) for pt in points)]
