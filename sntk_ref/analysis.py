@@ -12,9 +12,10 @@ files of the latter.
 
 The kernel ``K = J J^T`` (SPEC 3.1) is never formed: with ``n = B T N``
 rows and ``P`` columns, its nonzero spectrum is that of the ``P x P`` Gram
-``J^T J`` (SPEC 3.4), and the dominant parameter direction of SPEC 6 is the
-top right singular vector of the factor ``R = diag(sqrt(l)) V^T``, which has
-the same Gram as ``J`` (``R^T R = J^T J``) but ``P`` rows instead of ``n``.
+``J^T J`` (SPEC 3.4). That Gram is built and diagonalised once per
+diagnosis: its eigenvalues are the kernel's, its top eigenvector is the
+dominant parameter direction of SPEC 6 (the top right singular vector of
+``J``), and the channel split reuses it as the total Gram.
 
 Model files (``.npz``, read with ``allow_pickle=False``):
 
@@ -48,7 +49,7 @@ import numpy as np
 
 from . import _validation as val
 from ._summary import normal_form_summary, plain
-from .channels import (CriticalMode, decompose, dominant_direction,
+from .channels import (CriticalMode, DominantDirection, decompose,
                        restricted_sntk)
 from .derivatives import state_jacobian
 from .dynamics.fixed_points import (analyse_point, critical_distance,
@@ -217,13 +218,16 @@ def default_view(model):
     return "flow" if model.cell == "euler" else "map"
 
 
-def _fixed_points(model, X, h0, x_const, view, track, rng):
-    """Verified fixed points under ``x_const`` and the analysed index."""
+def _fixed_points(model, H, x_const, view, track, rng):
+    """Verified fixed points under ``x_const`` and the analysed index.
+
+    ``H (B, T, N)`` are the states on the probe; their last ones are seeds.
+    """
     system = rnn_system(model, x_const, view)
     seeds = [np.zeros(model.n_hidden)]
     if track is not None:
         seeds.append(track)
-    seeds.extend(forward(model, X, h0)[:, -1])
+    seeds.extend(H[:, -1])
     found = find_fixed_points(system, model.theta, np.array(seeds), rng=rng,
                               n_random=FP_RANDOM_SEEDS,
                               seed_scale=FP_SEED_SCALE)
@@ -236,31 +240,25 @@ def _fixed_points(model, X, h0, x_const, view, track, rng):
     else:
         dist = [abs(critical_distance(p.eigenvalues[0], view)) for p in points]
         index = int(np.argmin(dist))
-    return system, points, index
+    return points, index
 
 
 def _kernel_spectrum(J):
-    """Eigenvalues of ``K`` and the factor ``R`` from the Gram ``J^T J``."""
+    """The Gram ``J^T J (P, P)`` and its full spectrum (that of ``K``)."""
     # J^T J by a symmetric rank-k update (half the flops of a product)
-    spec = spectrum(parameter_gram(J.reshape(-1, J.shape[-1])))
-    lam = spec.eigenvalues
-    R = np.sqrt(np.clip(lam, 0.0, None))[:, None] * spec.eigenvectors.T
-    return lam, R
+    gram = parameter_gram(J.reshape(-1, J.shape[-1]))
+    return gram, spectrum(gram)
 
 
-def _critical_mode(model, point, view, nf, grad_mu):
-    """The map-view :class:`CriticalMode` of the analysed point."""
-    v, w = point.right[:, 0], point.left[:, 0]
-    if np.isrealobj(v) or np.max(np.abs(np.imag(v))) == 0.0:
-        v, w = np.real(v), np.real(w)
-    c = _coefficient(nf, "c")
-    a = _coefficient(nf, "a")
-    lam = point.eigenvalues[0]
-    if view == "flow":
-        return CriticalMode.from_flow(point.x, v, w, float(np.real(lam)),
-                                      model.dt, c=c, a=a, grad_mu=grad_mu)
-    return CriticalMode(point.x, v, w, mu=float(abs(lam) - 1.0), c=c, a=a,
-                        grad_mu=grad_mu)
+def _critical_mode(model, point, nf, grad_mu):
+    """The map-view :class:`CriticalMode` of the analysed point (SPEC 6).
+
+    ``dt`` scales a flow point's data to the map (SPEC 4.6); a map point
+    ignores it.
+    """
+    return CriticalMode.from_fixed_point(
+        point, dt=model.dt, c=_coefficient(nf, "c"), a=_coefficient(nf, "a"),
+        grad_mu=grad_mu)
 
 
 def _coefficient(nf, name):
@@ -312,17 +310,18 @@ def diagnose(model, X, *, h0=None, Y=None, x_const=None, view=None,
     notes = []
 
     # fixed points and the critical eigenvalue (SPEC 4.2)
-    system, points, index = _fixed_points(model, X, h0, x_const, view,
-                                          track, rng)
+    H = forward(model, X, h0)
+    points, index = _fixed_points(model, H, x_const, view, track, rng)
     point = points[index]
     lam = complex(point.eigenvalues[0])
     mu = float(critical_distance(lam, view))
-    grad_mu, nf, nearest = _bifurcation_data(model, system, point, view,
-                                             x_const, notes)
+    grad_mu, nf, nearest = _bifurcation_data(model, point, view, x_const,
+                                             notes)
 
     # the kernel's spectrum and effective ranks (SPEC 3.4)
     J = state_jacobian(model, X, h0)
-    eigenvalues, R = _kernel_spectrum(J)
+    gram, spec = _kernel_spectrum(J)
+    eigenvalues = spec.eigenvalues
     try:
         ranks = effective_ranks(eigenvalues=eigenvalues)
     except ValueError as err:
@@ -334,18 +333,21 @@ def diagnose(model, X, *, h0=None, Y=None, x_const=None, view=None,
         grad_mu=grad_mu, normal_form=nf, nearest=nearest,
         eigenvalues=eigenvalues[:TOP_EIGENVALUES], ranks=ranks, notes=notes)
     if channels:
-        _channels(out, model, X, h0, J, R, notes)
+        _channels(out, model, X, h0, J, H, gram, spec, notes)
     return out
 
 
-def _bifurcation_data(model, system, point, view, x_const, notes):
+def _bifurcation_data(model, point, view, x_const, notes):
     """``grad mu`` (SPEC 4.4) and the nearest normal form (SPEC 4.3)."""
     try:
-        grad = unfolding_gradient(model, point, x_const, view)[1]
+        start = unfolding_gradient(model, point, x_const, view)
     except (NotImplementedError, ValueError, np.linalg.LinAlgError) as err:
         notes.append(f"grad mu: {err}")
         return None, None, None
-    nearest = nearest_bifurcation(model, point, view=view, x_const=x_const)
+    grad = start[1]
+    nearest = _newton_to_critical(model, point, view, x_const,
+                                  CRITICAL_NEWTON_TOL,
+                                  CRITICAL_NEWTON_MAX_ITER, start)
     if not nearest.success:
         notes.append(f"nearest bifurcation: {nearest.message}")
     return grad, nearest.normal_form, nearest
@@ -410,35 +412,60 @@ def nearest_bifurcation(model, point, *, view=None, x_const=None,
         the normal form could not be computed.
     """
     view = default_view(model) if view is None else view
+    return _newton_to_critical(model, point, view, x_const, tol, max_iter)
+
+
+def _leading_mu(point, view):
+    """Critical distance of the leading eigenvalue of a ``FixedPoint``."""
+    return float(critical_distance(point.eigenvalues[0], view))
+
+
+def _newton_to_critical(model, point, view, x_const, tol, max_iter,
+                        start=None):
+    """:func:`nearest_bifurcation`, from ``start = (mu, grad mu)`` if known.
+
+    ``start`` is ``unfolding_gradient(model, point, x_const, view)``. Each
+    Newton step reads ``mu`` from the re-converged (and analysed) fixed
+    point, and ``grad mu`` at the model is also the line of the normal form.
+    """
     theta, h = model.theta, np.array(point.x)
+    if start is None:
+        system = rnn_system(model, x_const, view)
+        mu, grad = _leading_mu(analyse_point(system, h, theta), view), None
+    else:
+        mu, grad = start
+    grad_model, step_mu = grad, mu
     for it in range(1, max_iter + 1):
-        current = model.with_theta(theta)
-        system = rnn_system(current, x_const, view)
-        mu = float(critical_distance(
-            analyse_point(system, h, theta).eigenvalues[0], view))
         if abs(mu) <= tol:
             break
-        mu, grad = unfolding_gradient(current, h, x_const, view)
+        if grad is None:
+            mu, grad = unfolding_gradient(model.with_theta(theta), h, x_const,
+                                          view)
+        if it == 1:
+            grad_model = grad
         gg = float(grad @ grad)
         if not gg > 0.0:
             return _no_bifurcation(model, "grad mu vanishes", theta, h, it)
-        theta = theta - mu * grad / gg
+        theta, step_mu = theta - mu * grad / gg, mu
         system = rnn_system(model.with_theta(theta), x_const, view)
         found = find_fixed_points(system, theta, h[None, :])
         if not found.success:
             return _no_bifurcation(model, "the tracked fixed point was lost",
                                    theta, h, it)
         h = found.points[0].x
+        mu, grad = _leading_mu(found.points[0], view), None
     else:
+        # |mu| where the last step started
         return _no_bifurcation(
-            model, f"|mu| = {abs(mu):.3g} > {tol} after {max_iter} steps",
+            model, f"|mu| = {abs(step_mu):.3g} > {tol} after {max_iter} steps",
             theta, h, max_iter)
 
     # the normal form along grad mu, a scalar unfolding parameter
     system = rnn_system(model.with_theta(theta), x_const, view)
     try:
-        grad = unfolding_gradient(model, point, x_const, view)[1]
-        line = system.along(theta, grad / np.linalg.norm(grad))
+        if grad_model is None:
+            grad_model = unfolding_gradient(model, point, x_const, view)[1]
+        line = system.along(theta, grad_model / np.linalg.norm(grad_model))
         nf = normal_form(line, h, 0.0)
     except (NotImplementedError, ValueError) as err:
         return _no_bifurcation(model, f"normal form: {err}", theta, h, it)
@@ -453,15 +480,20 @@ def _no_bifurcation(model, message, theta, h, it):
                               None, it)
 
 
-def _channels(out, model, X, h0, J, R, notes):
-    """Channel split, dominant direction, restricted kernel (SPEC 6)."""
-    mode = _critical_mode(model, out.point, out.view, out.normal_form,
-                          out.grad_mu)
-    out.split = decompose(J, mode)
-    out.direction = dominant_direction(R, grad_mu=out.grad_mu)
+def _channels(out, model, X, h0, J, H, gram, spec, notes):
+    """Channel split, dominant direction, restricted kernel (SPEC 6).
+
+    ``gram = J^T J`` and its spectrum ``spec`` are those of
+    :func:`_kernel_spectrum`; ``H`` the states on ``X``.
+    """
+    mode = _critical_mode(model, out.point, out.normal_form, out.grad_mu)
+    lam, vecs = spec
+    out.split = decompose(J, mode, gram=gram, lmax_total=lam[0])
+    out.direction = DominantDirection.from_spectrum(lam[:2], vecs[:, :2],
+                                                    grad_mu=out.grad_mu)
     try:
         out.restricted = restricted_sntk(model, X, out.direction.delta, mode,
-                                         h0=h0)
+                                         h0=h0, J=J, H=H)
     except NotImplementedError as err:
         notes.append(f"restricted kernel: {err}")
 

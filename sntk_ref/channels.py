@@ -36,10 +36,11 @@ import scipy.linalg
 from scipy.sparse.linalg import LinearOperator
 
 from . import _validation as val
+from ._memory import FLOAT_BYTES, check_budget
 from .derivatives import jvp, vjp
 from .dynamics.fixed_points import FixedPoint, critical_distance
-from .kernel import (KernelMemoryError, add_parameter_gram, default_max_bytes,
-                     parameter_gram, symmetric_from_upper)
+from .kernel import (KernelMemoryError, add_parameter_gram, parameter_gram,
+                     symmetric_from_upper)
 from .model import RNN
 from .spectra import as_symmetric_kernel, canonical_sign, spectrum
 from .trajectories import check_inputs, forward
@@ -207,6 +208,32 @@ def _as_vector(name, value, n):
     return val.as_real_array(name, arr, shape=(n,))
 
 
+def _as_float64(name, value, *, ndim=None, shape=None):
+    """``value`` as a checked float64 array, not copied if it already is one.
+
+    A float64 ``ndarray`` of the right shape (the package's own ``J`` or
+    ``H``) is returned as is when the sum of its entries is finite (which no
+    NaN or infinity allows); anything else, including a sum that overflows,
+    goes through :func:`sntk_ref._validation.as_real_array`, which copies
+    and names the first bad entry.
+    """
+    if type(value) is np.ndarray and value.dtype == np.float64 and _fits(
+            value, ndim, shape):
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.sum(value))
+        if math.isfinite(total):
+            return value
+    return val.as_real_array(name, value, ndim=ndim, shape=shape)
+
+
+def _fits(arr, ndim, shape):
+    """Whether ``arr`` has the exact ``shape`` (or one of the ``ndim``)."""
+    if shape is not None:
+        return arr.shape == tuple(shape)
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    return ndim is None or arr.ndim in allowed
+
+
 def _pairing(v, w):
     """``w^H v``, refused if it vanishes relative to ``|w| |v|``."""
     pair = np.vdot(w, v)
@@ -342,7 +369,7 @@ def _ratio(num, den):
 
 
 def decompose(K_or_J, critical, *, variant="spectral", return_blocks=False,
-              max_bytes=None):
+              max_bytes=None, gram=None, lmax_total=None):
     """Split the kernel into bifurcation, residual and cross channels (SPEC 6).
 
     Parameters
@@ -369,6 +396,15 @@ def decompose(K_or_J, critical, *, variant="spectral", return_blocks=False,
     max_bytes : float, optional
         Memory budget of the dense blocks; default
         :func:`sntk_ref.kernel.default_max_bytes`.
+    gram : ndarray, shape (P, P), optional
+        ``J^T J`` when the caller already holds it (Jacobian input only): the
+        ``P x P`` route then accumulates only the two projected Grams. It is
+        trusted to be the Gram of ``J`` (only its shape is checked); the
+        ``n x n`` route (``n <= P`` or ``return_blocks``) does not use it.
+    lmax_total : float, optional
+        ``l_max(K)`` when already known (Jacobian input only, for example
+        the top eigenvalue of ``gram``); otherwise computed. Trusted as
+        given (negative round-off is clipped to 0).
 
     Returns
     -------
@@ -381,7 +417,7 @@ def decompose(K_or_J, critical, *, variant="spectral", return_blocks=False,
     N = P.shape[0]
 
     if arr.ndim == 4:
-        J = val.as_real_array("J", arr)
+        J = _as_float64("J", arr, ndim=4)
         if J.shape[2] != N:
             raise ValueError(
                 f"J has N = {J.shape[2]} units per state but the projector "
@@ -390,7 +426,17 @@ def decompose(K_or_J, critical, *, variant="spectral", return_blocks=False,
         if return_blocks:
             _check_budget(int(np.prod(J.shape[:3])), 4, max_bytes,
                           "blocks K_bif, K_res, K_x")
-        return _split_from_J(J, P, used, return_blocks)
+        if gram is not None:
+            gram = _as_float64("gram", gram, shape=(J.shape[3],) * 2)
+        if lmax_total is not None:
+            lmax_total = max(val.check_scalar("lmax_total", lmax_total), 0.0)
+        return _split_from_J(J, P, used, return_blocks, gram, lmax_total)
+
+    if gram is not None or lmax_total is not None:
+        raise ValueError(
+            "gram and lmax_total apply to a Jacobian J (four dimensions, "
+            f"(B, T, N, P)), got K_or_J of shape {arr.shape}"
+        )
 
     if arr.ndim not in (2, 6):
         raise ValueError(
@@ -410,11 +456,12 @@ def decompose(K_or_J, critical, *, variant="spectral", return_blocks=False,
 
 
 def _check_budget(n, n_blocks, max_bytes, what):
-    """Refuse up front ``n_blocks`` dense ``n x n`` blocks above the budget."""
-    if max_bytes is None:
-        max_bytes = default_max_bytes()
-    max_bytes = val.check_scalar("max_bytes", max_bytes, 0.0, low_open=True)
-    need = n_blocks * n * n * 8
+    """Refuse up front ``n_blocks`` dense ``n x n`` blocks above the budget.
+
+    The budget rule is the package's (:func:`sntk_ref._memory.check_budget`).
+    """
+    max_bytes = check_budget(max_bytes)
+    need = n_blocks * n * n * FLOAT_BYTES
     if need > max_bytes:
         raise KernelMemoryError(
             f"the dense {what} of size {n} x {n} need {need / 2**30:.2f} GiB, "
@@ -451,15 +498,16 @@ def _split_from_K(K, P, used, return_blocks):
                      return_blocks)
 
 
-def _assemble(P, used, grams, return_blocks):
+def _assemble(P, used, grams, return_blocks, lmax_total=None):
     """A :class:`ChannelSplit` from the Grams of ``J``, ``Pi J``, ``(I-Pi) J``.
 
     ``grams`` are either the ``n x n`` kernels ``K, K_bif, K_res`` or the
     ``P x P`` Grams ``J^T J`` etc.; both have the same traces and nonzero
-    eigenvalues.
+    eigenvalues. ``lmax_total``, when known, is that of the first.
     """
     tot, bif, res = (float(np.trace(G)) for G in grams)
-    lmax = [_top_eig(G) for G in grams]
+    lmax = [_top_eig(G) for G in grams[1:]]
+    lmax.insert(0, _top_eig(grams[0]) if lmax_total is None else lmax_total)
     blocks = (None, None, None)
     if return_blocks:
         K, K_bif, K_res = grams
@@ -468,8 +516,12 @@ def _assemble(P, used, grams, return_blocks):
                         *blocks)
 
 
-def _split_from_J(J, P, used, return_blocks):
-    """The split from ``J (B, T, N, P)`` without the ``n x n`` kernel."""
+def _split_from_J(J, P, used, return_blocks, gram=None, lmax_total=None):
+    """The split from ``J (B, T, N, P)`` without the ``n x n`` kernel.
+
+    ``gram`` (``J^T J``) and ``lmax_total``, when the caller has them, are
+    not recomputed.
+    """
     B, T, N, n_par = J.shape
     rows = J.reshape(B * T, N, n_par)
     n = B * T * N
@@ -481,8 +533,8 @@ def _split_from_J(J, P, used, return_blocks):
         RJ = J2 - PJ
         grams = (J2 @ J2.T, PJ @ PJ.T, RJ @ RJ.T)
     else:
-        grams = _parameter_grams(rows, P)
-    return _assemble(P, used, grams, return_blocks)
+        grams = _parameter_grams(rows, P, gram)
+    return _assemble(P, used, grams, return_blocks, lmax_total)
 
 
 def _row_chunks(rows):
@@ -491,16 +543,21 @@ def _row_chunks(rows):
     return [slice(i, i + per) for i in range(0, rows.shape[0], per)]
 
 
-def _parameter_grams(rows, P):
-    """``J^T J``, ``(Pi J)^T (Pi J)``, ``((I-Pi) J)^T ((I-Pi) J)``, chunked."""
+def _parameter_grams(rows, P, gram=None):
+    """``J^T J``, ``(Pi J)^T (Pi J)``, ``((I-Pi) J)^T ((I-Pi) J)``, chunked.
+
+    With ``gram`` (``J^T J`` already known) only the last two are built.
+    """
     n_par = rows.shape[2]
-    G = [np.zeros((n_par, n_par), order="F") for _ in range(3)]
+    skip = 0 if gram is None else 1
+    G = [np.zeros((n_par, n_par), order="F") for _ in range(3 - skip)]
     for sl in _row_chunks(rows):
         Jc = rows[sl].reshape(-1, n_par)
         PJ = _project_units(P, rows[sl]).reshape(-1, n_par)
         G = [add_parameter_gram(g, M)
-             for g, M in zip(G, (Jc, PJ, Jc - PJ))]
-    return tuple(symmetric_from_upper(g) for g in G)
+             for g, M in zip(G, (Jc, PJ, Jc - PJ)[skip:])]
+    G = [symmetric_from_upper(g) for g in G]
+    return tuple(G) if gram is None else (gram, *G)
 
 
 # -- the dominant parameter direction ----------------------------------------
@@ -525,6 +582,42 @@ class DominantDirection:
     l1: float
     l2: float
     cos_grad_mu: Optional[float] = None
+
+    @classmethod
+    def from_spectrum(cls, eigenvalues, eigenvectors, grad_mu=None):
+        """The direction from leading eigenpairs of ``J^T J`` (SPEC 3.4, 6).
+
+        For a caller that already holds the spectrum of the ``P x P`` Gram
+        (for example :func:`sntk_ref.spectra.spectrum` of ``J^T J``).
+
+        Parameters
+        ----------
+        eigenvalues : array_like, shape (k,)
+            Descending, ``k >= 1``; the first two are ``l1``, ``l2``.
+        eigenvectors : array_like, shape (P, k)
+            Matching eigenvectors (columns); the first, given the canonical
+            sign (SPEC 3.4), is ``delta``. It should have unit norm.
+        grad_mu : array_like, shape (P,), optional
+            Its absolute cosine with ``delta`` is reported.
+
+        Returns
+        -------
+        result : DominantDirection
+        """
+        lam = val.as_real_array("eigenvalues", eigenvalues, ndim=1)
+        vecs = np.asarray(eigenvectors)
+        if lam.size == 0 or vecs.ndim != 2 or vecs.shape[1] != lam.size:
+            raise ValueError(
+                f"eigenvectors must have shape (P, k) with k = {lam.size} >= 1 "
+                f"(the number of eigenvalues), got shape {vecs.shape}"
+            )
+        delta = canonical_sign(val.as_real_array("eigenvectors", vecs[:, 0]))
+        l2 = float(lam[1]) if lam.size > 1 else 0.0
+        cos = None
+        if grad_mu is not None:
+            g = val.as_real_array("grad_mu", grad_mu, shape=(delta.size,))
+            cos = _abs_cos(delta, g)
+        return cls(delta, float(lam[0]), l2, cos)
 
 
 def _abs_cos(a, b):
@@ -586,17 +679,9 @@ def dominant_direction(source, X=None, *, h0=None, grad_mu=None):
         k = min(2, source.n_params)
         spec = spectrum(operator=_gram_operator(source, X, h0), k=k)
     else:
-        J = val.as_real_array("J", source, ndim=(2, 4))
+        J = _as_float64("J", source, ndim=(2, 4))
         spec = _gram_spectrum(J.reshape(-1, J.shape[-1]))
-
-    lam, vecs = spec
-    delta = canonical_sign(vecs[:, 0])
-    l2 = float(lam[1]) if lam.size > 1 else 0.0
-    cos = None
-    if grad_mu is not None:
-        g = val.as_real_array("grad_mu", grad_mu, shape=(delta.size,))
-        cos = _abs_cos(delta, g)
-    return DominantDirection(delta, float(lam[0]), l2, cos)
+    return DominantDirection.from_spectrum(*spec, grad_mu=grad_mu)
 
 
 # -- the restricted kernel and its normal-form prediction --------------------
@@ -676,7 +761,7 @@ def sensitivity_profile(x_prev, mu, c=0.0, a=0.0):
 
 
 def restricted_sntk(model, X, delta, critical, *, h0=None,
-                    return_kernel=False, max_bytes=None):
+                    return_kernel=False, max_bytes=None, J=None, H=None):
     """The kernel restricted to ``delta`` and its normal-form prediction.
 
     SPEC 6. ``K_delta = (J delta)(J delta)^T`` (``J delta`` by one JVP), and
@@ -700,6 +785,12 @@ def restricted_sntk(model, X, delta, critical, *, h0=None,
         (``KernelMemoryError``) above ``max_bytes``.
     max_bytes : float, optional
         Default :func:`sntk_ref.kernel.default_max_bytes`.
+    J : ndarray, shape (B, T, N, P), optional
+        The state Jacobian on ``X`` when the caller already holds it:
+        ``J delta`` is then the product ``J @ delta`` (equal to the JVP to
+        round-off) instead of a JVP.
+    H : ndarray, shape (B, T, N), optional
+        ``forward(model, X, h0)`` when already computed.
 
     Returns
     -------
@@ -724,8 +815,15 @@ def restricted_sntk(model, X, delta, critical, *, h0=None,
         )
 
     # J delta and the projected trajectory x_t, t = 0 .. T
-    Jd = jvp(model, X, delta, h0)
-    H = forward(model, X, h0)
+    states = X.shape[:2] + (model.n_hidden,)
+    if J is None:
+        Jd = jvp(model, X, delta, h0)
+    else:
+        Jd = _as_float64("J", J, shape=states + (model.n_params,)) @ delta
+    if H is None:
+        H = forward(model, X, h0)
+    else:
+        H = _as_float64("H", H, shape=states)
     x = (H - critical.h_star) @ critical.w
     x_prev = np.concatenate([(h0 - critical.h_star) @ critical.w[:, None],
                              x[:, :-1]], axis=1)

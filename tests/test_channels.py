@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import sntk_ref.channels as channels
 from sntk_ref.channels import (
     CriticalMode,
+    DominantDirection,
     critical_projector,
     decompose,
     dominant_direction,
@@ -150,6 +151,40 @@ def test_decompose_matches_dense_construction(n_par, variant):
         _close(split.A_spec, top[1] / top[2], 1e-10)
         _close(split.A_tr, np.trace(Kb) / np.trace(Kr))
         _close(split.rho, np.trace(Kb) / np.trace(K))
+
+
+def test_precomputed_gram_gives_the_same_split():
+    """``gram=`` and ``lmax_total=`` only save work: same numbers as without,
+    and they are refused with a kernel input (nothing to save there)."""
+    rng = np.random.default_rng(31)
+    B, T, N, n_par = 3, 4, 5, 7          # n = 60 > P: the P x P Gram route
+    J = rng.standard_normal((B, T, N, n_par))
+    _, v, w, *_ = _random_pair(rng, N)
+    flat = J.reshape(-1, n_par)
+    G = flat.T @ flat
+    plain = decompose(J, (v, w))
+    given = decompose(J, (v, w), gram=G,
+                      lmax_total=np.linalg.eigvalsh(G)[-1])
+    for name in ("trace_bif", "trace_res", "trace_cross", "trace_total",
+                 "lmax_total", "lmax_bif", "lmax_res"):
+        _close(getattr(given, name), getattr(plain, name), 1e-12)
+    K = flat @ flat.T
+    with pytest.raises(ValueError):
+        decompose(K, (v, w), gram=G)
+
+
+def test_dominant_direction_from_spectrum_equals_the_direct_route():
+    rng = np.random.default_rng(32)
+    J = rng.standard_normal((2, 5, 3, 8))
+    grad = rng.standard_normal(8)
+    flat = J.reshape(-1, 8)
+    lam, V = np.linalg.eigh(flat.T @ flat)
+    lam, V = lam[::-1], V[:, ::-1]
+    direct = dominant_direction(J, grad_mu=grad)
+    built = DominantDirection.from_spectrum(lam, V, grad_mu=grad)
+    _close(built.delta, direct.delta, 1e-10)
+    _close([built.l1, built.l2], [direct.l1, direct.l2], 1e-10)
+    _close(built.cos_grad_mu, direct.cos_grad_mu, 1e-10)
 
 
 def test_factored_route_in_chunks_matches_dense(monkeypatch):
@@ -340,7 +375,13 @@ def test_restricted_kernel_exact_on_one_dimensional_network():
     delta = np.outer(v, v).ravel()
 
     res = restricted_sntk(model, X, delta, mode, return_kernel=True)
-    Jd = state_jacobian(model, X).reshape(-1, N * N) @ delta
+    J_full = state_jacobian(model, X)
+    Jd = J_full.reshape(-1, N * N) @ delta
+    # a caller holding J and H gets the same result without a JVP
+    held = restricted_sntk(model, X, delta, mode, J=J_full,
+                           H=forward(model, X))
+    _close(held.J_delta, res.J_delta)
+    _close([held.cos, held.norm_ratio], [res.cos, res.norm_ratio])
     _close(res.J_delta.ravel(), Jd)
     _close(res.K_delta, np.outer(Jd, Jd))
     _close(res.eigenvalue, Jd @ Jd)
