@@ -2,7 +2,9 @@
 
 SPEC 1.1, 2.1 and 2.4. Letters: ``B`` sequences, ``N`` hidden units, ``D``
 inputs. Every function here works on plain arrays for one time step of a batch
-(``h (B, N)``, ``x (B, D)``); nothing here knows about models or time.
+(``h (B, N)``, ``x (B, D)``); nothing here knows about models or time. The
+derivative rules also take ``K`` vectors per sequence at once, ``(B, K, N)``,
+so that several directions or cotangents cost one product per step.
 
 Both cells share one shape, which is what makes their derivatives short::
 
@@ -30,15 +32,18 @@ import numpy as np
 
 __all__ = [
     "CELLS",
+    "Directions",
     "StepCache",
+    "add_D_T",
     "apply_A",
     "apply_A_T",
-    "apply_D",
-    "apply_D_T",
-    "dtanh",
     "d2tanh",
     "d3tanh",
+    "directions",
+    "dtanh",
+    "matmul_rows",
     "step",
+    "tangent_step",
 ]
 
 #: The cell names, in the order they are documented.
@@ -124,94 +129,165 @@ def apply_A(cell, cache, W, dt, v):
 
     Parameters
     ----------
-    v : ndarray, shape (B, N) or (B, N, K)
-        One vector, or ``K`` columns, per sequence.
+    v : ndarray, shape (B, N) or (B, K, N)
+        One vector per sequence, or ``K`` vectors per sequence at once.
 
     Returns
     -------
     Av : ndarray, same shape as ``v``
     """
-    cols = v.ndim == 3
     if cell == "elman":
-        Wv = _W_times_columns(W, v) if cols else v @ W.T
-        g = cache.g[..., None] if cols else cache.g
-        return g * Wv
-
-    slope = cache.slope[..., None] if cols else cache.slope
-    sv = slope * v
-    Wsv = _W_times_columns(W, sv) if cols else sv @ W.T
-    return (1.0 - dt) * v + dt * Wsv
-
-
-def _W_times_columns(W, v):
-    """``W @ v[b]`` for every ``b`` of ``v (B, N, K)`` as one matrix product.
-
-    A single GEMM over ``(N, B K)`` instead of ``B`` small ones: the batched
-    form is many times slower under a threaded BLAS on a loaded machine.
-    """
-    n_seq, n, k = v.shape
-    flat = np.ascontiguousarray(v.transpose(1, 0, 2)).reshape(n, n_seq * k)
-    return (W @ flat).reshape(n, n_seq, k).transpose(1, 0, 2)
+        return _per_sequence(cache.g, v) * matmul_rows(v, W.T)
+    sv = _per_sequence(cache.slope, v) * v
+    return (1.0 - dt) * v + dt * matmul_rows(sv, W.T)
 
 
 def apply_A_T(cell, cache, W, dt, u):
-    """Transposed state Jacobian times a vector, ``A^T u`` (SPEC 2.2).
+    """Transposed state Jacobian times vectors, ``A^T u`` (SPEC 2.2).
 
     Parameters
     ----------
-    u : ndarray, shape (B, N)
+    u : ndarray, shape (B, N) or (B, C, N)
+        One vector per sequence, or ``C`` vectors per sequence at once.
 
     Returns
     -------
-    ATu : ndarray, shape (B, N)
+    ATu : ndarray, same shape as ``u``
     """
     if cell == "elman":
-        return (cache.g * u) @ W
-    return (1.0 - dt) * u + dt * cache.slope * (u @ W)
+        return matmul_rows(_per_sequence(cache.g, u) * u, W)
+    return (1.0 - dt) * u + dt * _per_sequence(cache.slope, u) * matmul_rows(
+        u, W)
 
 
-def apply_D(cache, dW=None, dU=None, db=None):
-    """Parameter derivative of one step times a direction, ``D_t dtheta``.
+def _per_sequence(a, v):
+    """``a (B, N)`` shaped to broadcast against ``v (B, N)`` or ``(B, K, N)``."""
+    return a if v.ndim == 2 else a[:, None, :]
 
-    ``D_t dtheta = g * (dW r + dU x + db)`` (SPEC 2.1); a block given as
-    ``None`` is not trainable and contributes nothing.
+
+def matmul_rows(v, M):
+    """``v @ M`` on the last axis of ``v (..., N)``, as one 2-D product.
+
+    ``M : (N, m)``; the result has shape ``(..., m)``. Stacked vectors
+    become rows of a single GEMM instead of a loop of small ones (what
+    ``@`` does for stacked arrays), whose per-call overhead dominates at
+    small ``B`` and ``N``.
+    """
+    return (v.reshape(-1, v.shape[-1]) @ M).reshape(v.shape[:-1] + M.shape[1:])
+
+
+@dataclass(frozen=True)
+class Directions:
+    """``K`` parameter directions laid out for :func:`tangent_step`.
+
+    Built by :func:`directions`. Each block is stored transposed, the ``K``
+    directions side by side, so that ``D_t`` of all of them is one product
+    per block.
+
+    Attributes
+    ----------
+    n_dirs : int
+        ``K``.
+    W_T : ndarray, shape (N, K N) or None
+        Columns ``k N`` to ``(k + 1) N`` hold ``dW_k^T``.
+    U_T : ndarray, shape (D, K N) or None
+        Likewise ``dU_k^T``.
+    b : ndarray, shape (K, N) or None
+    """
+
+    n_dirs: int
+    W_T: np.ndarray = None
+    U_T: np.ndarray = None
+    b: np.ndarray = None
+
+
+def directions(n_dirs, dW=None, dU=None, db=None):
+    """Lay out ``K`` directions for :func:`tangent_step`.
 
     Parameters
     ----------
-    dW : ndarray, shape (N, N) or None
-    dU : ndarray, shape (N, D) or None
-    db : ndarray, shape (N,) or None
+    n_dirs : int
+        ``K``.
+    dW : ndarray, shape (K, N, N), or None
+    dU : ndarray, shape (K, N, D), or None
+    db : ndarray, shape (K, N), or None
+        A block given as ``None`` is not trainable and contributes nothing.
 
     Returns
     -------
-    out : ndarray, shape (B, N)
+    dirs : Directions
     """
-    z = np.zeros_like(cache.g)
-    if dW is not None:
-        z += cache.r @ dW.T
-    if dU is not None:
-        z += cache.x @ dU.T
-    if db is not None:
-        z += db
-    return cache.g * z
+    def side_by_side(block):
+        if block is None:
+            return None
+        return np.ascontiguousarray(block.transpose(2, 0, 1)).reshape(
+            block.shape[2], -1)
+
+    return Directions(n_dirs, side_by_side(dW), side_by_side(dU), db)
 
 
-def apply_D_T(cache, lam):
-    """Transposed parameter derivative, ``D_t^T lam``, summed over the batch.
+def tangent_step(cell, cache, W, dt, dh, dirs):
+    """The differential of one step along ``K`` directions (SPEC 2.1, 2.3).
+
+    ``dh' = A dh + D_t v_k``, which for both cells is::
+
+        dh' = c dh + g * (W p + dW_k r + dU_k x + db_k)
+
+    with ``p = dh``, ``c = 0`` (elman) or ``p = phi'(h) dh``, ``c = 1 - dt``
+    (euler): the forms of ``A`` and ``D_t`` in the module docstring with
+    their common gain ``g`` applied once.
 
     Parameters
     ----------
-    lam : ndarray, shape (B, N)
-        State cotangent of the step's output.
+    dh : ndarray, shape (B, K, N)
+        Tangents of the step's input state.
+    dirs : Directions
 
     Returns
     -------
-    gW : ndarray, shape (N, N)
-        ``sum_b outer(g lam, r)``.
-    gU : ndarray, shape (N, D)
-        ``sum_b outer(g lam, x)``.
-    gb : ndarray, shape (N,)
-        ``sum_b g lam``.
+    dh_next : ndarray, shape (B, K, N)
     """
-    glam = cache.g * lam
-    return glam.T @ cache.r, glam.T @ cache.x, glam.sum(axis=0)
+    euler = cell == "euler"
+    p = cache.slope[:, None, :] * dh if euler else dh
+    z = matmul_rows(p, W.T)
+    if dirs.W_T is not None:
+        z += (cache.r @ dirs.W_T).reshape(z.shape)
+    if dirs.U_T is not None:
+        z += (cache.x @ dirs.U_T).reshape(z.shape)
+    if dirs.b is not None:
+        z += dirs.b
+    z *= cache.g[:, None, :]
+    return z + (1.0 - dt) * dh if euler else z
+
+
+def add_D_T(cache, lam, sums):
+    """Add the transposed parameter derivative ``D_t^T lam`` to running sums.
+
+    ``D_t^T lam = (outer(g lam, r), outer(g lam, x), g lam)``, summed over
+    the batch (SPEC 2.2). The ``W`` and ``U`` blocks are kept transposed, so
+    that the terms of all ``C`` cotangents are one product.
+
+    Parameters
+    ----------
+    lam : ndarray, shape (B, N) or (B, C, N)
+        State cotangent(s) of the step's output.
+    sums : dict of str to ndarray
+        Updated in place; any of ``"W_T"`` of shape ``(N, N)`` or ``(N, C,
+        N)`` (``sums["W_T"][j, c, i]`` is the ``(i, j)`` entry of copy
+        ``c``'s ``W`` block), ``"U_T"`` of shape ``(D, N)`` or ``(D, C, N)``
+        and ``"b"`` of shape ``(N,)`` or ``(C, N)``. Absent keys are skipped.
+
+    Returns
+    -------
+    glam : ndarray, shape of ``lam``
+        ``g * lam``, the cotangent of the step's drive ``W r + U x + b``.
+    """
+    glam = _per_sequence(cache.g, lam) * lam
+    flat = glam.reshape(glam.shape[0], -1)
+    if "W_T" in sums:
+        sums["W_T"] += (cache.r.T @ flat).reshape(sums["W_T"].shape)
+    if "U_T" in sums:
+        sums["U_T"] += (cache.x.T @ flat).reshape(sums["U_T"].shape)
+    if "b" in sums:
+        sums["b"] += glam.sum(axis=0)
+    return glam

@@ -16,10 +16,12 @@ Parameter vectors are in the order of SPEC 1.2; states do not depend on the
 readout blocks ``C``, ``d``, whose columns of ``J`` are zero. Arrays are
 validated and upcast to float64.
 
-Internal API: :func:`pack_blocks`, :func:`reverse_sweep`,
-:func:`forward_sweep` and :func:`rtrl_sweep` work on the step caches of
-:func:`sntk_ref.trajectories.rollout` without validating; they are shared
-with :mod:`sntk_ref.kernel` and :mod:`sntk_ref.optim` and are not exported.
+Internal API: :func:`pack_blocks`, :func:`pack_columns`,
+:func:`reverse_sweep`, :func:`forward_sweep`,
+:func:`cotangent_sweep`, :func:`tangent_sweep` and :func:`rtrl_sweep` work
+on the step caches of :func:`sntk_ref.trajectories.rollout` without
+validating; they are shared with :mod:`sntk_ref.kernel` and
+:mod:`sntk_ref.optim` and are not exported.
 """
 
 from dataclasses import dataclass
@@ -29,8 +31,8 @@ import numpy as np
 
 from . import _validation as val
 from ._memory import FLOAT_BYTES, check_budget, refuse_if_over
-from .cells import (apply_A, apply_A_T, apply_D, apply_D_T, d2tanh, d3tanh,
-                    dtanh)
+from .cells import (add_D_T, apply_A, apply_A_T, d2tanh, d3tanh, directions,
+                    dtanh, matmul_rows, tangent_step)
 from .trajectories import check_inputs, check_model, check_targets, rollout
 
 __all__ = [
@@ -88,11 +90,125 @@ def _direction_blocks(model, dtheta):
     return model.split(dtheta, "dtheta")
 
 
+# -- the sweeps, several directions or cotangents at once -------------------
+def tangent_sweep(model, caches, dirs, n_dirs, readout=None):
+    """JVP of ``K`` directions at once over cached steps (SPEC 2.3).
+
+    Internal API, no validation (see :func:`jvp`).
+    ``dh_{t+1} = A_t dh_t + D_t v`` with the ``K`` tangents of a sequence
+    side by side, so each step is one product per rule. With ``readout``
+    only the projections ``M dh_{t+1}`` are kept, never the full tangents.
+
+    Parameters
+    ----------
+    model : RNN
+    caches : list of T step caches
+        From :func:`sntk_ref.trajectories.rollout`.
+    dirs : dict of str to ndarray
+        The directions' blocks with a leading ``K`` axis (``W (K, N, N)``,
+        ``h0 (K, N)``, ...); absent blocks are zero.
+    n_dirs : int
+        ``K``.
+    readout : ndarray, shape (O, N), optional
+        ``M``.
+
+    Returns
+    -------
+    dH : ndarray, shape (B, T, K, N), or (B, T, K, O) with ``readout``
+    """
+    T, (n_seq, n) = len(caches), caches[0].g.shape
+    drive = directions(n_dirs, dirs.get("W"), dirs.get("U"), dirs.get("b"))
+    project = None if readout is None else readout.T
+    dH = np.empty((n_seq, T, n_dirs, n if readout is None else len(readout)))
+    dh = np.zeros((n_seq, n_dirs, n))
+    if "h0" in dirs:
+        dh += dirs["h0"]
+    for t, cache in enumerate(caches):
+        dh = tangent_step(model.cell, cache, model.W, model.dt, dh, drive)
+        dH[:, t] = dh if project is None else matmul_rows(dh, project)
+    return dH
+
+
+def cotangent_sweep(model, caches, Q, inputs=False, readout=None):
+    """BPTT of ``C`` state cotangents at once over cached steps (SPEC 2.2).
+
+    Internal API, no validation (see :func:`vjp`).
+    ``lam_t = q_t + A_t^T lam_{t+1}`` and ``J^T q = sum_t D_{t-1}^T lam_t``
+    with the ``C`` cotangents of a sequence side by side, so each step is
+    one product per rule. Only the trainable blocks among ``W``, ``U`` and
+    ``b`` are summed. With ``readout`` the cotangents are given on the
+    outputs ``y = M h`` and ``q_t = M^T`` of them is formed step by step.
+
+    Parameters
+    ----------
+    model : RNN
+    caches : list of T step caches
+        From :func:`sntk_ref.trajectories.rollout`.
+    Q : ndarray, shape (B, T, C, N), or (B, T, C, O) with ``readout``
+        Cotangents of the states (or outputs).
+    inputs : bool
+        Also return the cotangents of the inputs.
+    readout : ndarray, shape (O, N), optional
+        ``M``.
+
+    Returns
+    -------
+    blocks : dict of str to ndarray
+        Parameter blocks of ``J^T q`` with a leading ``C`` axis (``W (C, N,
+        N)``, ...), and ``h0 (C, N)`` summed over the batch.
+    g_h0 : ndarray, shape (B, C, N)
+        Cotangents of the initial states.
+    g_X : ndarray, shape (B, T, C, D), or None
+        Cotangents of the inputs, when ``inputs``.
+    """
+    (n_seq, T, C), n = Q.shape[:3], model.n_hidden
+    shapes = {"W": (n, C, n), "U": (model.n_in, C, n)}
+    sums = {name + "_T": np.zeros(shape) for name, shape in shapes.items()
+            if name in model.trainable}
+    if "b" in model.trainable:
+        sums["b"] = np.zeros((C, n))
+    g_X = np.empty((n_seq, T, C, model.n_in)) if inputs else None
+
+    lam = np.zeros((n_seq, C, n))
+    for t in reversed(range(T)):
+        # cotangent of h_{t+1}: its own term plus what flows back; then h_t
+        q = Q[:, t] if readout is None else matmul_rows(Q[:, t], readout)
+        lam = q + lam
+        glam = add_D_T(caches[t], lam, sums)
+        if inputs:  # the input enters like b: dF/dx = g * U
+            g_X[:, t] = matmul_rows(glam, model.U)
+        lam = apply_A_T(model.cell, caches[t], model.W, model.dt, lam)
+
+    blocks = {name: sums[name + "_T"].transpose(1, 2, 0)
+              for name in shapes if name + "_T" in sums}
+    if "b" in sums:
+        blocks["b"] = sums["b"]
+    blocks["h0"] = lam.sum(axis=0)
+    return blocks, lam, g_X
+
+
+def pack_columns(model, blocks, n_cols):
+    """Blocks with a leading ``K`` axis as ``K`` parameter vectors (SPEC 1.2).
+
+    Internal API; absent trainable blocks are zeros.
+
+    Returns
+    -------
+    V : ndarray, shape (P, K)
+    """
+    out = np.zeros((model.n_params, n_cols))
+    for name, sl in model.param_slices.items():
+        if name in blocks:
+            out[sl] = blocks[name].reshape(n_cols, -1).T
+    return out
+
+
 # -- reverse mode ------------------------------------------------------------
 def reverse_sweep(model, caches, q):
     """BPTT over cached steps for a state cotangent (SPEC 2.2).
 
-    Internal API, no validation (see :func:`vjp`).
+    Internal API, no validation (see :func:`vjp`); one copy of
+    :func:`cotangent_sweep`.
 
     Parameters
     ----------
@@ -104,32 +220,17 @@ def reverse_sweep(model, caches, q):
     Returns
     -------
     blocks : dict of str to ndarray
-        Parameter blocks of ``J^T q`` (``W``, ``U``, ``b``, ``h0`` summed
-        over the batch).
+        Parameter blocks of ``J^T q`` (the trainable ones of ``W``, ``U``,
+        ``b``, and ``h0`` summed over the batch).
     g_h0 : ndarray, shape (B, N)
         Cotangent of the initial states.
     g_X : ndarray, shape (B, T, D)
         Cotangent of the inputs.
     """
-    n, n_in = model.n_hidden, model.n_in
-    gW, gU, gb = np.zeros((n, n)), np.zeros((n, n_in)), np.zeros(n)
-    gX = np.empty(q.shape[:2] + (n_in,))
-
-    lam = np.zeros_like(q[:, 0])
-    for t in reversed(range(q.shape[1])):
-        # cotangent of h_{t+1}: its own loss term plus what flows back
-        lam = q[:, t] + lam
-        cache = caches[t]
-        dW, dU, db = apply_D_T(cache, lam)
-        gW += dW
-        gU += dU
-        gb += db
-        gX[:, t] = (cache.g * lam) @ model.U
-        # cotangent of h_t
-        lam = apply_A_T(model.cell, cache, model.W, model.dt, lam)
-
-    blocks = {"W": gW, "U": gU, "b": gb, "h0": lam.sum(axis=0)}
-    return blocks, lam, gX
+    blocks, g_h0, g_X = cotangent_sweep(model, caches, q[:, :, None],
+                                        inputs=True)
+    blocks = {name: block[0] for name, block in blocks.items()}
+    return blocks, g_h0[:, 0], g_X[:, :, 0]
 
 
 def vjp(model, X, q, h0=None):
@@ -162,10 +263,11 @@ def vjp(model, X, q, h0=None):
 
 
 # -- forward mode ------------------------------------------------------------
-def forward_sweep(model, caches, blocks, n_seq):
+def forward_sweep(model, caches, blocks):
     """JVP over cached steps for a direction given as blocks (SPEC 2.3).
 
-    Internal API, no validation (see :func:`jvp`).
+    Internal API, no validation (see :func:`jvp`); one direction of
+    :func:`tangent_sweep`.
 
     Parameters
     ----------
@@ -174,22 +276,13 @@ def forward_sweep(model, caches, blocks, n_seq):
         From :func:`sntk_ref.trajectories.rollout`.
     blocks : dict of str to ndarray
         The direction ``dtheta`` split into blocks (``model.split``).
-    n_seq : int
-        ``B``.
 
     Returns
     -------
     dH : ndarray, shape (B, T, N)
     """
-    n = model.n_hidden
-    dh = np.tile(blocks["h0"], (n_seq, 1)) if "h0" in blocks else np.zeros(
-        (n_seq, n))
-    dH = np.empty((n_seq, len(caches), n))
-    for t, cache in enumerate(caches):
-        dh = apply_A(model.cell, cache, model.W, model.dt, dh) + apply_D(
-            cache, blocks.get("W"), blocks.get("U"), blocks.get("b"))
-        dH[:, t] = dh
-    return dH
+    dirs = {name: block[None] for name, block in blocks.items()}
+    return tangent_sweep(model, caches, dirs, 1)[:, :, 0]
 
 
 def jvp(model, X, dtheta, h0=None):
@@ -217,7 +310,7 @@ def _tangents(model, X, dtheta, h0):
     X, h0 = check_inputs(model, X, h0)
     blocks = _direction_blocks(model, dtheta)
     H, caches = rollout(model, X, h0)
-    return H, forward_sweep(model, caches, blocks, X.shape[0]), blocks
+    return H, forward_sweep(model, caches, blocks), blocks
 
 
 # -- the full Jacobian -------------------------------------------------------
@@ -258,9 +351,10 @@ def rtrl_sweep(model, caches, n_seq):
     """
     n, P = model.n_hidden, model.n_params
     J = np.empty((n_seq, len(caches), n, P))
-    Jt = np.zeros((n_seq, n, P))
+    # the sensitivities to the P parameters side by side, (B, P, N)
+    Jt = np.zeros((n_seq, P, n))
     if "h0" in model.param_slices:
-        Jt[:, :, model.param_slices["h0"]] = np.eye(n)
+        Jt[:, model.param_slices["h0"]] = np.eye(n)
     idx = _D_columns(model)
 
     for t, cache in enumerate(caches):
@@ -270,8 +364,8 @@ def rtrl_sweep(model, caches, n_seq):
         values = {"W": g * cache.r[:, None, :], "U": g * cache.x[:, None, :],
                   "b": cache.g}
         for name, (rows, cols) in idx.items():
-            Jt[:, rows, cols] += values[name].reshape(n_seq, -1)
-        J[:, t] = Jt
+            Jt[:, cols, rows] += values[name].reshape(n_seq, -1)
+        J[:, t] = Jt.transpose(0, 2, 1)
     return J
 
 
@@ -331,44 +425,58 @@ def state_jacobian(model, X, h0=None, method="rtrl", max_bytes=None):
 def readout_cotangent(H, R):
     """The readout blocks of ``J_y^T R`` (``Y = H C^T + d``, SPEC 3.1).
 
-    Internal API (also used by :mod:`sntk_ref.optim`).
+    Internal API (also used by :mod:`sntk_ref.optim`). ``R`` may carry
+    ``C`` cotangents per output, done at once.
 
     Parameters
     ----------
     H : ndarray, shape (B, T, N)
-    R : ndarray, shape (B, T, O)
-        Output cotangent.
+    R : ndarray, shape (B, T, O) or (B, T, C, O)
+        Output cotangent(s).
 
     Returns
     -------
     blocks : dict
-        ``"C"`` of shape (O, N) and ``"d"`` of shape (O,); :func:`pack_blocks`
-        keeps only the trainable ones.
+        ``"C"`` of shape (O, N) and ``"d"`` of shape (O,), each with a
+        leading ``C`` axis for ``C`` cotangents; :func:`pack_blocks` keeps
+        only the trainable ones.
     """
-    return {"C": np.einsum("bto,btn->on", R, H), "d": R.sum(axis=(0, 1))}
+    return {"C": np.einsum("bt...o,btn->...on", R, H), "d": R.sum(axis=(0, 1))}
 
 
 def readout_tangent(model, H, dH, blocks):
     """``J_y dtheta`` from the state tangent: ``dH C^T + H dC^T + dd``.
 
-    Internal API (also used by :mod:`sntk_ref.optim`).
+    Internal API (also used by :mod:`sntk_ref.optim`). ``dH`` and the
+    blocks may carry ``K`` directions, done at once.
 
     Parameters
     ----------
     model : RNN
-    H, dH : ndarray, shape (B, T, N)
-        States and their tangent ``J dtheta``.
+    H : ndarray, shape (B, T, N)
+        States.
+    dH : ndarray, shape (B, T, N) or (B, T, K, N)
+        Their tangent ``J dtheta``.
     blocks : dict
-        The direction's blocks (:meth:`RNN.split`); ``C`` and ``d`` only
-        when trainable.
+        The direction's blocks (:meth:`RNN.split`: ``C (O, N)``, ``d
+        (O,)``; with a leading ``K`` axis for ``K`` directions), ``C`` and
+        ``d`` only when trainable.
 
     Returns
     -------
-    dY : ndarray, shape (B, T, O)
+    dY : ndarray, shape (B, T, O) or (B, T, K, O)
     """
-    dY = dH @ model.C.T
+    return readout_block_tangent(H, matmul_rows(dH, model.C.T), blocks)
+
+
+def readout_block_tangent(H, dY, blocks):
+    """Add ``H dC^T + dd``, the readout blocks' part of ``J_y dtheta``, to dY.
+
+    Internal API. ``dY (B, T, O)`` or ``(B, T, K, O)`` (with ``K``
+    directions in ``blocks``) is updated in place and returned.
+    """
     if "C" in blocks:
-        dY += H @ blocks["C"].T
+        dY += np.tensordot(H, blocks["C"], axes=(-1, -1))
     if "d" in blocks:
         dY += blocks["d"]
     return dY

@@ -37,7 +37,8 @@ from .dynamics.continuation import training_bifurcations
 from .dynamics.fixed_points import critical_distance, find_fixed_points
 from .dynamics.system import rnn_system
 from .model import RNN
-from .optim import GradientDescent, LowRankNaturalGradient, train
+from .optim import (EIGENSOLVERS, GradientDescent, LowRankNaturalGradient,
+                    train)
 from .trajectories import forward, outputs
 
 __all__ = [
@@ -99,6 +100,9 @@ class ExperimentConfig:
         ``lambda`` of the rank-one natural gradient (SPEC 7).
     ng_refresh_every : int
         Steps between refreshes of its top eigenpair.
+    ng_eigensolver : {"lanczos", "subspace"}
+        How a refresh computes it (:class:`~sntk_ref.LowRankNaturalGradient`):
+        the reference Lanczos solve, or the cheaper subspace iteration.
     pr_ratio_max, cosine_min, overshoot_factor : float
         Thresholds of the pass/fail criteria (see ``report.json``).
     """
@@ -124,6 +128,7 @@ class ExperimentConfig:
     compare_steps: int = 30
     ng_damping: float = 0.0
     ng_refresh_every: int = 1
+    ng_eigensolver: str = "lanczos"
     pr_ratio_max: float = 0.25
     cosine_min: float = 0.95
     overshoot_factor: float = 5.0
@@ -131,7 +136,9 @@ class ExperimentConfig:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.type is int:
+            if f.type is str:
+                val.check_choice(f.name, value, EIGENSOLVERS)
+            elif f.type is int:
                 minimum = 0 if f.name in ("seed",) else 1
                 val.check_positive_int(f.name, value, minimum=minimum)
             else:
@@ -598,7 +605,8 @@ def _compare(config, data, progress, clock):
         "gd": GradientDescent(config.lr_large),
         "ng": LowRankNaturalGradient(config.lr_large, rank=1,
                                      damping=config.ng_damping,
-                                     refresh_every=config.ng_refresh_every),
+                                     refresh_every=config.ng_refresh_every,
+                                     eigensolver=config.ng_eigensolver),
     }
     tic_all = time.perf_counter()
     for name, opt in optimizers.items():

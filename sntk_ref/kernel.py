@@ -279,10 +279,15 @@ def _selected_jacobian(model, caches, B, sel, block_size):
 
 # -- the Jacobian-free recursion (SPEC 3.2) -----------------------------------
 def _dense_A(model, caches, B):
-    """State Jacobians ``A[b, t] (N, N)``, shape (B, T, N, N)."""
-    eye = np.broadcast_to(np.eye(model.n_hidden), (B,) + (model.n_hidden,) * 2)
-    return np.stack([apply_A(model.cell, c, model.W, model.dt, eye)
-                     for c in caches], axis=1)
+    """State Jacobians ``A[b, t] (N, N)``, shape (B, T, N, N).
+
+    ``A`` applied to the ``N`` unit vectors side by side gives ``E[b, j,
+    i] = A[b, i, j]``.
+    """
+    n = model.n_hidden
+    units = np.ascontiguousarray(np.broadcast_to(np.eye(n), (B, n, n)))
+    return np.stack([apply_A(model.cell, c, model.W, model.dt,
+                             units).transpose(0, 2, 1) for c in caches], axis=1)
 
 
 def _kp_factors(model, caches, X):
@@ -562,8 +567,7 @@ class _KernelOperator(LinearOperator):
         # one VJP (BPTT) then one JVP along its result
         blocks = reverse_sweep(self._model, self._caches, q)[0]
         blocks = {k: v for k, v in blocks.items() if k in self._model.trainable}
-        dH = forward_sweep(self._model, self._caches, blocks,
-                            self._state_shape[0])
+        dH = forward_sweep(self._model, self._caches, blocks)
         return dH.ravel()
 
     def _rmatvec(self, q):

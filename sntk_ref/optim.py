@@ -34,10 +34,9 @@ import scipy.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from . import _validation as val
-from .cells import StepCache, apply_A, apply_A_T, apply_D_T
-from .cells import step as cell_step
-from .derivatives import (forward_sweep, pack_blocks, readout_cotangent,
-                          readout_tangent, reverse_sweep, state_jacobian)
+from .cells import matmul_rows
+from .derivatives import (cotangent_sweep, pack_columns, readout_block_tangent,
+                          readout_cotangent, state_jacobian, tangent_sweep)
 from .trajectories import (TrajectoryError, check_inputs, check_targets,
                            loss, rollout)
 
@@ -86,6 +85,16 @@ SUBSPACE_OVERSAMPLING = 2
 
 #: Seed of the default generator drawing the subspace method's cold start.
 SUBSPACE_SEED = 0
+
+#: Default tolerance of the subspace eigensolver: the largest relative Ritz
+#: residual ``|G y - theta y| / theta`` accepted for the pairs used. 1e-2
+#: keeps the SPEC 8 run at ``eta = 0.2`` monotone, like a tight Lanczos
+#: solve (``python validation/bench_optim.py``).
+SUBSPACE_TOL = 1e-2
+
+#: Default maximum number of subspace sweeps per refresh; when it is reached
+#: the refresh falls back to a Lanczos solve (with a warning).
+SUBSPACE_MAXITER = 100
 
 
 # -- damped least squares on a plain matrix ----------------------------------
@@ -201,39 +210,63 @@ def woodbury_solve(U, v, damping):
 
 # -- the outputs linearised at one rollout -----------------------------------
 class _Linearisation:
-    """Loss, gradient, ``J_y`` and ``J_y^T`` of one model on one data set.
+    """Loss, gradient and ``G`` products of one model on one data set.
 
-    One rollout is shared by every product (SPEC 2.2, 2.3); ``calls`` counts
-    the ``G`` products.
+    One rollout is shared by every product (SPEC 2.2, 2.3). With ``V (P,
+    K)`` the gradient and ``G V`` come from the same reverse sweep: the
+    JVP sweep carries the ``K`` directions side by side, and the reverse
+    sweep ``K + 1`` cotangents side by side -- copy 0 the loss cotangent
+    ``R / (B T)``, copy ``k`` the cotangent ``J_y v_k / (B T)``. Each time
+    step of a sweep is then one product per rule, which is what makes ``G
+    V`` cheap next to the gradient when ``B`` and ``N`` are small and ``T``
+    long. ``calls`` counts the later :meth:`gauss_newton` products.
+
+    Attributes
+    ----------
+    loss : float
+    grad : ndarray, shape (P,)
+    GV : ndarray, shape (P, K)
     """
 
-    def __init__(self, model, X, Y, h0):
-        self.model, self.n_seq = model, X.shape[0]
-        self.scale = 1.0 / (X.shape[0] * X.shape[1])
+    def __init__(self, model, X, Y, h0, V=None):
+        n_seq, T = X.shape[:2]
+        self.model, self.scale = model, 1.0 / (n_seq * T)
         self.H, self.caches = rollout(model, X, h0)
-        self.R = self.H @ model.C.T + model.d - Y
-        self.loss = 0.5 * self.scale * float(np.sum(self.R * self.R))
-        self.grad = self.scale * self.vjp(self.R)
-        val.check_result_finite("the loss or its gradient", self.loss,
-                                self.grad)
+        R = matmul_rows(self.H, model.C.T) + model.d - Y
+        self.loss = 0.5 * self.scale * float(np.sum(R * R))
+
+        # output cotangents (B, T, K + 1, O): the residual, then J_y v_k
+        K = 0 if V is None else V.shape[1]
+        out = np.empty((n_seq, T, K + 1, model.n_out))
+        out[:, :, 0] = R
+        if K:
+            out[:, :, 1:] = self.jvp(V)
+            val.check_result_finite("the tangents J_y V", out[:, :, 1:])
+        columns = self.vjp(self.scale * out)
+        self.grad, self.GV = columns[:, 0], columns[:, 1:]
+        val.check_result_finite("the loss, its gradient or G V", self.loss,
+                                columns)
         self.calls = 0
 
-    def jvp(self, v):
-        """``J_y v``, shape (B, T, O), for ``v (P,)``."""
-        blocks = self.model.split(v)
-        dH = forward_sweep(self.model, self.caches, blocks, self.n_seq)
-        return readout_tangent(self.model, self.H, dH, blocks)
+    def jvp(self, V):
+        """``J_y V``, shape (B, T, K, O), for ``V (P, K)``."""
+        dirs = {name: np.moveaxis(block, -1, 0)
+                for name, block in self.model.split(V).items()}
+        dY = tangent_sweep(self.model, self.caches, dirs, V.shape[1],
+                           readout=self.model.C)
+        return readout_block_tangent(self.H, dY, dirs)
 
     def vjp(self, R):
-        """``J_y^T R``, shape (P,), for ``R (B, T, O)``."""
-        blocks = reverse_sweep(self.model, self.caches, R @ self.model.C)[0]
+        """``J_y^T R``, shape (P, C), for ``R (B, T, C, O)``."""
+        blocks = cotangent_sweep(self.model, self.caches, R,
+                                 readout=self.model.C)[0]
         blocks.update(readout_cotangent(self.H, R))
-        return pack_blocks(self.model, blocks)
+        return pack_columns(self.model, blocks, R.shape[2])
 
     def gauss_newton(self, v):
         """``G v = J_y^T (J_y v) / (B T)``, one JVP and one VJP."""
         self.calls += 1
-        Gv = self.scale * self.vjp(self.jvp(np.ravel(v)))
+        Gv = self.scale * self.vjp(self.jvp(np.reshape(v, (-1, 1))))[:, 0]
         val.check_result_finite("the Gauss-Newton product G v", Gv)
         return Gv
 
@@ -242,133 +275,6 @@ class _Linearisation:
         P = self.model.n_params
         return LinearOperator((P, P), matvec=self.gauss_newton,
                               dtype=np.float64)
-
-
-# -- the gradient and a block of G products in one pass ----------------------
-def _stacked_caches(caches):
-    """The ``T`` step caches as one, rows in ``(t, b)`` order.
-
-    Lets the ``D_t^T`` products of all steps be done at once (SPEC 2.2).
-    """
-    def stack(name):
-        return np.concatenate([getattr(cache, name) for cache in caches])
-
-    slope = None if caches[0].slope is None else stack("slope")
-    return StepCache(r=stack("r"), x=stack("x"), g=stack("g"), slope=slope)
-
-
-def _rollout_with_tangents(model, X, h0, dirs, K):
-    """Rollout fused with the JVP of ``K`` directions (SPEC 1.3, 2.3).
-
-    ``dirs`` holds the directions' blocks with a trailing ``K`` axis. Each
-    step advances the states and the tangents ``dh (B, N, K)``:
-    ``dh_{t+1} = A_t dh_t + D_t v``. Returns ``H (B, T, N)``, the caches and
-    the state tangents ``dH (T, B, N, K)``.
-    """
-    n_seq, T = X.shape[:2]
-    n, W, U, b, dt, cell = (model.n_hidden, model.W, model.U, model.b,
-                            model.dt, model.cell)
-    dW, dU, db = (_flat_columns(dirs, name) for name in ("W", "U", "b"))
-    H, caches = np.empty((n_seq, T, n)), []
-    dH = np.empty((T, n_seq, n, K))
-    dh = np.zeros((n_seq, n, K))
-    if "h0" in dirs:
-        dh[:] = dirs["h0"]
-    h = h0
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(T):
-            h_next, cache = cell_step(cell, h, X[:, t], W, U, b, dt)
-            if K:
-                dh = apply_A(cell, cache, W, dt, dh) + _drive(cache, dW, dU,
-                                                              db, K)
-            H[:, t], dH[t], h = h_next, dh, h_next
-            caches.append(cache)
-    bad = ~np.isfinite(H).all(axis=2)
-    if bad.any():
-        b, t = (int(i) for i in np.argwhere(bad)[np.argmin(
-            np.argwhere(bad)[:, 1])])
-        raise TrajectoryError(
-            f"the trajectory is not finite at step t={t} (0-based) of "
-            f"sequence b={b}: the state overflowed or became NaN")
-    val.check_result_finite("the tangents J v", dH)
-    return H, caches, dH
-
-
-def _flat_columns(dirs, name):
-    """Block ``(N, M, K)`` as ``(M, N K)`` so ``a @ it`` gives ``(., N, K)``."""
-    if name not in dirs:
-        return None
-    block = dirs[name]
-    if block.ndim == 2:
-        return block
-    return np.ascontiguousarray(block.transpose(1, 0, 2)).reshape(
-        block.shape[1], -1)
-
-
-def _drive(cache, dW, dU, db, K):
-    """``D_t v`` for ``K`` directions, shape (B, N, K) (SPEC 2.1).
-
-    ``g * (dW r + dU x + db)`` with the blocks from :func:`_flat_columns`.
-    """
-    z = np.zeros(cache.g.shape + (K,))
-    if dW is not None:
-        z += (cache.r @ dW).reshape(z.shape)
-    if dU is not None:
-        z += (cache.x @ dU).reshape(z.shape)
-    if db is not None:
-        z += db
-    return cache.g[..., None] * z
-
-
-def _gradient_and_products(model, X, Y, h0, V):
-    """``(L, g, G V)`` from one forward pass and one reverse sweep.
-
-    Validated inputs; ``V (P, K)``, ``K >= 0``. The rollout carries the
-    tangents of the ``K`` directions (:func:`_rollout_with_tangents`); the
-    reverse sweep carries ``K + 1`` cotangents stacked as ``(K + 1, B, N)``:
-    copy 0 the loss cotangent ``R C / (B T)``, copy ``k`` the cotangent
-    ``(J_y v) C / (B T)`` of direction ``k``, so each time step is one
-    ``A_t^T`` product of the stack (SPEC 2.2). The ``D_t^T`` products of all
-    steps and copies are done at once after the loop.
-    """
-    n_seq, T = X.shape[:2]
-    n, K, C = model.n_hidden, V.shape[1], model.C
-    copies, scale = K + 1, 1.0 / (n_seq * T)
-    dirs = model.split(V)
-    H, caches, dH = _rollout_with_tangents(model, X, h0, dirs, K)
-    R = H @ C.T + model.d - Y
-    L = 0.5 * scale * float(np.sum(R * R))
-
-    # output cotangents (T, K + 1, B, O): the residual, then J_y v
-    H_t = H.transpose(1, 0, 2)
-    out = np.empty((T, copies, n_seq, model.n_out))
-    out[:, 0] = R.transpose(1, 0, 2)
-    for k in range(K):
-        dir_k = {name: block[..., k] for name, block in dirs.items()}
-        out[:, k + 1] = readout_tangent(model, H_t, dH[..., k], dir_k)
-    out *= scale
-
-    # reverse: lam_t = q_t + A_t^T lam_{t+1}, q_t = out_t C (SPEC 2.2)
-    # (apply_A_T broadcasts the step's (B, N) gains over the copy axis)
-    lams = np.empty((T, copies, n_seq, n))
-    lam = np.zeros((copies, n_seq, n))
-    for t in reversed(range(T)):
-        lam = out[t] @ C + lam
-        lams[t] = lam
-        lam = apply_A_T(model.cell, caches[t], model.W, model.dt, lam)
-
-    # J^T q = sum_t D_{t-1}^T lam_t per copy, plus the readout blocks
-    whole = _stacked_caches(caches)
-    columns = []
-    for c in range(copies):
-        gW, gU, gb = apply_D_T(whole, lams[:, c].reshape(T * n_seq, n))
-        blocks = {"W": gW, "U": gU, "b": gb, "h0": lam[c].sum(axis=0)}
-        # (time-major layout: the readout sums run over both axes alike)
-        blocks.update(readout_cotangent(H_t, out[:, c]))
-        columns.append(pack_blocks(model, blocks))
-    GV = np.column_stack(columns[1:]) if K else np.zeros((model.n_params, 0))
-    val.check_result_finite("the loss, its gradient or G V", L, columns[0], GV)
-    return L, columns[0], GV
 
 
 def gauss_newton_products(model, X, Y, V, h0=None):
@@ -402,7 +308,8 @@ def gauss_newton_products(model, X, Y, V, h0=None):
     """
     X, Y, h0 = _check_problem(model, X, Y, h0)
     V = val.as_real_array("V", V, shape=(model.n_params, None))
-    return _gradient_and_products(model, X, Y, h0, V)
+    lin = _Linearisation(model, X, Y, h0, V)
+    return lin.loss, lin.grad, lin.GV
 
 
 def _output_jacobian(model, X, h0):
@@ -615,83 +522,84 @@ class LowRankNaturalGradient(_Optimizer):
         the range of ``G``.
     refresh_every : int
         ``m >= 1``: eigenpairs computed at one state serve the next ``m``
-        distinct states (amortising the Lanczos cost over ``m`` steps).
+        distinct states (amortising the refresh over ``m`` steps).
     sigma_ref : float, optional
         ``sigma_ref > 0``; ``None`` for ``sigma_{r+1}`` (then ``r < P``).
-    tol : float
-        Lanczos relative tolerance, default :data:`LANCZOS_TOL`.
+    tol : float, optional
+        Accuracy of a refresh: the Lanczos relative tolerance (default
+        :data:`LANCZOS_TOL`), or for "subspace" the largest relative Ritz
+        residual accepted (default :data:`SUBSPACE_TOL`).
     ncv : int, optional
         Lanczos basis size (``eigsh``'s default when None).
     maxiter : int, optional
-        Lanczos restarts (``eigsh``'s default when None).
+        Lanczos restarts (``eigsh``'s default when None), or for "subspace"
+        the most sweeps per refresh (default :data:`SUBSPACE_MAXITER`).
     eigensolver : {"lanczos", "subspace"}
-        How the eigenpairs are refreshed: a Lanczos solve (the reference,
-        see the cache semantics below) or one step of a subspace iteration
-        fused with the gradient (see below). ``tol``, ``ncv`` and ``maxiter``
-        are Lanczos settings; ``refresh_every`` must be 1 for "subspace".
+        How a refresh computes the eigenpairs: a Lanczos solve (the
+        reference) or a subspace iteration whose first sweep rides along
+        with the gradient's pass (see Notes).
     oversampling : int
         Extra vectors of the subspace block, default
         :data:`SUBSPACE_OVERSAMPLING` ("subspace" only).
     rng : numpy.random.Generator, optional
-        Draws the random part of the subspace method's cold-start block;
+        Draws the subspace method's cold-start block;
         ``numpy.random.default_rng(SUBSPACE_SEED)`` when omitted, so the
         same seed gives the same bits ("subspace" only).
 
     Notes
     -----
-    Subspace eigensolver (an approximate eigen-tracker). The optimiser keeps
-    an orthonormal block ``Q (P, k)``, ``k = min(r + 1 + oversampling, P)``
-    (``r + oversampling`` when ``sigma_ref`` is given). Each step computes
-    ``L``, ``g`` and ``G Q`` together (:func:`gauss_newton_products`: one
-    rollout carrying the ``k`` tangents, one reverse sweep carrying the
-    loss cotangent and the ``k`` cotangents ``J_y Q``), then Rayleigh-Ritz:
-    the eigenpairs ``(theta_i, s_i)`` of ``Q^T G Q`` give Ritz pairs
-    ``(theta_i, Q s_i)``; the top ``r`` are this step's ``(sigma_i, V_i)``,
-    the next one its ``sigma_{r+1}``, and ``orth(G Q S)`` (QR) is the block
-    of the next step -- one iteration of subspace (power) iteration with
-    Rayleigh-Ritz per step. At a fixed model the Ritz pairs converge to the
-    top eigenpairs of ``G``, the ``i``-th eigenvector error shrinking by
-    about ``sigma_{k+1} / sigma_i`` per step and the eigenvalues with the
-    square of it; along training they lag ``G`` by about one iteration, so
-    their accuracy depends on how fast ``G`` changes compared with that
-    rate. ``info["ritz_residuals"]`` reports ``|G y_i - theta_i y_i| /
-    theta_i`` for the pairs used (``r``, plus the one giving ``sigma_ref``),
-    an a-posteriori measure of that accuracy. On a cold start (first step,
-    or other inputs, ``h0`` or architecture) the block is ``orth([g, Z])``
-    with ``Z`` standard normal from ``rng`` (all of it random when
-    ``g = 0``), at the price of one extra gradient sweep. A step at an
-    unchanged state iterates once more, so repeated steps at one model are
-    not identical; ``refreshed`` is always True and ``matvecs = k``, all in
-    the one fused sweep pair. Ritz values are clipped at 0.
-
-    Cache semantics (Lanczos). The optimiser keeps the last eigenpairs with the model
-    (all blocks, trainable or not), inputs ``X`` and ``h0`` they were
-    computed at, and the distinct models they have served since. A step at a
-    model they already served (same data) reuses them, so applying the
-    optimiser twice to the same state gives identical steps, whatever
-    ``refresh_every``.
-    Other inputs (or another architecture) always trigger a fresh solve; a
-    different model reuses them only while fewer than ``refresh_every``
-    distinct states have used them. With the default ``refresh_every=1``
-    the eigenpairs are those of ``G`` at the current theta (to the Lanczos
-    tolerance). Lanczos starts from the previous top eigenvector (warm start)
-    or, on a fresh start, from the gradient (from a constant vector when the
-    gradient vanishes), so results are deterministic. When ``k + 1 >= P``
-    eigenpairs are wanted (``k = r`` or ``r + 1``), ``eigsh`` cannot be used
-    (it needs ``k < P - 1`` to be useful) and ``G`` is built densely from
-    ``P`` products and diagonalised with ``eigh``; the same happens, with a
-    warning, when Lanczos does not converge. Computed eigenvalues are
+    Cache semantics (both eigensolvers). The optimiser keeps the last
+    eigenpairs with the model (all blocks, trainable or not), inputs ``X``
+    and ``h0`` they were computed at, and the distinct models they have
+    served since. A step at a model they already served (same data) reuses
+    them, so applying the optimiser twice to the same state gives identical
+    steps, whatever ``refresh_every``. Other inputs (or another
+    architecture) always trigger a refresh; a different model reuses them
+    only while fewer than ``refresh_every`` distinct states have used them.
+    With the default ``refresh_every=1`` the eigenpairs are those of ``G``
+    at the current theta, to the tolerance. Computed eigenvalues are
     clipped at 0 (``G`` is PSD). :meth:`reset` clears the cache.
+
+    Lanczos refresh. ``eigsh`` starts from the previous top eigenvector
+    (warm start) or, on a fresh start, from the gradient (from a constant
+    vector when the gradient vanishes), so results are deterministic. When
+    ``k + 1 >= P`` eigenpairs are wanted (``k = r`` or ``r + 1``), ``eigsh``
+    cannot be used (it needs ``k < P - 1`` to be useful) and ``G`` is built
+    densely from ``P`` products and diagonalised with ``eigh``; the same
+    happens, with a warning, when Lanczos does not converge.
+
+    Subspace refresh. An orthonormal block ``Q (P, k)``, ``k = min(r + 1 +
+    oversampling, P)`` (``r + oversampling`` when ``sigma_ref`` is given),
+    is carried from one refresh to the next. The refresh computes ``L``,
+    ``g`` and ``G Q`` in one pass (:func:`gauss_newton_products`: one
+    rollout, one JVP sweep carrying the ``k`` directions, one reverse sweep
+    carrying the loss cotangent and the ``k`` cotangents ``J_y Q``), then
+    Rayleigh-Ritz: the eigenpairs ``(theta_i, s_i)`` of ``Q^T G Q`` give
+    Ritz pairs ``(theta_i, Q s_i)``, with relative residuals ``|G y_i -
+    theta_i y_i| / theta_i``. While a residual of the pairs used (the top
+    ``r``, and the next one when it gives ``sigma_ref``) exceeds ``tol``,
+    the block becomes ``orth(G Q S)`` (one sweep of subspace iteration,
+    each pair's error shrinking by about ``sigma_{k+1} / sigma_i``) and
+    ``G Q`` is recomputed on the same rollout. After ``maxiter`` sweeps
+    without reaching ``tol`` the refresh falls back to a Lanczos solve
+    (``LANCZOS_TOL``) with a warning. The next refresh starts from the
+    last ``orth(G Q S)`` (warm start), or on a cold start (first step,
+    other inputs, ``h0`` or architecture) from ``orth(Z)``, ``Z`` standard
+    normal from ``rng``. Along slow training one sweep per refresh is the
+    rule, which is the point of the method: the refresh then costs one JVP
+    sweep and a wider reverse sweep on top of the gradient, not ``2 n``
+    separate sweeps for ``n`` Lanczos products.
 
     ``info`` also holds ``eigenvalues (r,)``, ``sigma_ref``, ``refreshed``,
     ``eigen_method`` (``"lanczos"``, ``"dense"`` or ``"subspace"``) and
-    ``matvecs``, the number of ``G`` products of this step; with
-    "subspace" also ``ritz_residuals``, shape (r,) or (r + 1,) (the last
-    for ``sigma_ref`` when it is ``sigma_{r+1}``).
+    ``matvecs``, the number of ``G`` products of this step; after a
+    subspace refresh also ``sweeps``, ``converged`` and ``ritz_residuals``,
+    shape (r,) or (r + 1,) (the last for ``sigma_ref`` when it is
+    ``sigma_{r+1}``).
     """
 
     def __init__(self, lr=1.0, rank=1, damping=DEFAULT_LOWRANK_DAMPING,
-                 refresh_every=1, sigma_ref=None, tol=LANCZOS_TOL, ncv=None,
+                 refresh_every=1, sigma_ref=None, tol=None, ncv=None,
                  maxiter=None, eigensolver="lanczos",
                  oversampling=SUBSPACE_OVERSAMPLING, rng=None):
         self.lr = val.check_scalar("lr", lr, 0.0, low_open=True)
@@ -701,21 +609,21 @@ class LowRankNaturalGradient(_Optimizer):
                                                     refresh_every)
         self.sigma_ref = None if sigma_ref is None else val.check_scalar(
             "sigma_ref", sigma_ref, 0.0, low_open=True)
-        self.tol = val.check_scalar("tol", tol, 0.0)
-        self.ncv = None if ncv is None else val.check_positive_int("ncv", ncv)
-        self.maxiter = None if maxiter is None else val.check_positive_int(
-            "maxiter", maxiter)
         self.eigensolver = val.check_choice("eigensolver", eigensolver,
                                             EIGENSOLVERS)
+        subspace = self.eigensolver == "subspace"
+        default_tol = SUBSPACE_TOL if subspace else LANCZOS_TOL
+        self.tol = default_tol if tol is None else val.check_scalar(
+            "tol", tol, 0.0)
+        self.ncv = None if ncv is None else val.check_positive_int("ncv", ncv)
+        if maxiter is None and subspace:
+            maxiter = SUBSPACE_MAXITER
+        self.maxiter = None if maxiter is None else val.check_positive_int(
+            "maxiter", maxiter)
         self.oversampling = val.check_positive_int("oversampling",
                                                    oversampling, minimum=0)
         self.rng = np.random.default_rng(SUBSPACE_SEED) if rng is None else (
             val.check_rng(rng))
-        if self.eigensolver == "subspace" and self.refresh_every != 1:
-            raise ValueError(
-                "refresh_every must be 1 with eigensolver='subspace' (it "
-                f"iterates at every step), got {self.refresh_every}"
-            )
         self.reset()
 
     def reset(self):
@@ -730,17 +638,40 @@ class LowRankNaturalGradient(_Optimizer):
         return None if c is None else (c.sigma.copy(), c.V.copy())
 
     def _direction(self, model, X, Y, h0):
-        if self.eigensolver == "subspace":
-            return self._subspace_direction(model, X, Y, h0)
-        lin = _Linearisation(model, X, Y, h0)
-        cache, refreshed = self._eigenpairs(lin, model, X, h0)
+        wanted = self._wanted(model.n_params)
+        cache, same_data = self._reusable(model, X, h0)
+        refreshed, extra = cache is None, {}
+        if not refreshed:
+            lin = _Linearisation(model, X, Y, h0)
+        elif self.eigensolver == "lanczos":
+            lin = _Linearisation(model, X, Y, h0)
+            v0 = self._cache.V[:, 0] if same_data else None
+            cache = self._store(model, X, h0, *self._solve(lin, v0, wanted))
+        else:
+            # the block's G products ride along with the gradient's pass
+            Q = self._start_block(model.n_params, same_data, wanted)
+            lin = _Linearisation(model, X, Y, h0, Q)
+            sigma, V, method, extra = self._track(lin, Q, wanted)
+            cache = self._store(model, X, h0, sigma, V, method)
+
         dtheta = self._update(lin.grad, cache)
+        matvecs = lin.calls + lin.GV.shape[1] * extra.get("sweeps", 0)
         info = {"loss": lin.loss, "grad_norm": float(np.linalg.norm(lin.grad)),
                 "step_norm": float(np.linalg.norm(dtheta)),
                 "eigenvalues": cache.sigma.copy(),
                 "sigma_ref": cache.sigma_ref, "refreshed": refreshed,
-                "eigen_method": cache.method, "matvecs": lin.calls}
+                "eigen_method": cache.method, "matvecs": matvecs, **extra}
         return dtheta, info
+
+    def _wanted(self, P):
+        """Eigenpairs needed: ``r``, plus one for ``sigma_ref = sigma_{r+1}``."""
+        wanted = self.rank + (1 if self.sigma_ref is None else 0)
+        if wanted > P:
+            raise ValueError(
+                f"rank = {self.rank} needs {wanted} eigenpairs of G but P = "
+                f"{P}; lower rank or give sigma_ref (needed when rank = P)"
+            )
+        return wanted
 
     def _update(self, g, cache):
         """``dtheta``: scale each amplified direction by sigma_ref/(sigma+lam)."""
@@ -749,98 +680,80 @@ class LowRankNaturalGradient(_Optimizer):
         factor = np.where(denom > 0, cache.sigma_ref / safe, 0.0)
         return -self.lr * (g + cache.V @ ((factor - 1.0) * (cache.V.T @ g)))
 
-    def _subspace_direction(self, model, X, Y, h0):
-        """One fused gradient + subspace-iteration step (see Notes)."""
-        P, r = model.n_params, self.rank
-        wanted = r + (1 if self.sigma_ref is None else 0)
-        if wanted > P:
-            raise ValueError(
-                f"rank = {r} needs {wanted} eigenpairs of G but P = {P}; "
-                "lower rank or give sigma_ref (needed when rank = P)"
-            )
-        k = min(wanted + self.oversampling, P)
+    def _reusable(self, model, X, h0):
+        """``(cache or None, same_data)``: the eigenpairs this state may use.
 
-        # warm start from the last step's block, or a cold start
-        b = self._block
-        warm = (b is not None and b.Q.shape == (P, k)
-                and b.model.trainable == model.trainable
-                and b.model.cell == model.cell and np.array_equal(b.X, X)
-                and np.array_equal(b.h0, h0))
-        Q = b.Q if warm else self._cold_block(model, X, Y, h0, k)
-
-        # loss, gradient and G Q in one pass; Rayleigh-Ritz on span(Q)
-        L, g, GQ = _gradient_and_products(model, X, Y, h0, Q)
-        theta, ritz, residuals, Q_next = _rayleigh_ritz(Q, GQ)
-        theta = np.maximum(theta, 0.0)
-        sigma_ref = self.sigma_ref if self.sigma_ref is not None else float(
-            theta[r])
-        self._block = _Block(model, X, h0, Q_next)
-        self._cache = _EigenCache(model, X, h0, theta[:r], ritz[:, :r],
-                                  sigma_ref, "subspace")
-
-        dtheta = self._update(g, self._cache)
-        info = {"loss": L, "grad_norm": float(np.linalg.norm(g)),
-                "step_norm": float(np.linalg.norm(dtheta)),
-                "eigenvalues": theta[:r].copy(), "sigma_ref": sigma_ref,
-                "refreshed": True, "eigen_method": "subspace",
-                "matvecs": k, "ritz_residuals": residuals[:wanted]}
-        return dtheta, info
-
-    def _cold_block(self, model, X, Y, h0, k):
-        """``orth([g, Z])``, ``Z (P, k - 1)`` standard normal from ``rng``."""
-        g = _gradient_and_products(model, X, Y, h0,
-                                   np.zeros((model.n_params, 0)))[1]
-        if np.any(g != 0):
-            block = np.column_stack(
-                [g, self.rng.standard_normal((model.n_params, k - 1))])
-        else:
-            block = self.rng.standard_normal((model.n_params, k))
-        return np.linalg.qr(block)[0]
-
-    def _eigenpairs(self, lin, model, X, h0):
-        """The cache to use at this state, refreshed when the rules say."""
+        Eigenpairs serve a model they already served (so repeated steps are
+        identical) and up to ``refresh_every`` distinct models on the same
+        data; otherwise they are refreshed (None).
+        """
         c = self._cache
         same_data = (c is not None and c.V.shape[0] == model.n_params
                      and c.model.trainable == model.trainable
                      and c.model.cell == model.cell
                      and np.array_equal(c.X, X) and np.array_equal(c.h0, h0))
         if same_data and any(seen == model for seen in c.served):
-            return c, False
+            return c, True
         if same_data and len(c.served) < self.refresh_every:
             c.served.append(model)
-            return c, False
+            return c, True
+        return None, same_data
 
-        v0 = c.V[:, 0] if same_data else None
-        sigma, V, method = self._solve(lin, v0)
+    def _store(self, model, X, h0, sigma, V, method):
+        """Keep the top ``r`` pairs and ``sigma_ref`` for the next steps."""
         r = self.rank
         sigma_ref = self.sigma_ref if self.sigma_ref is not None else float(
             sigma[r])
         self._cache = _EigenCache(model, X, h0, sigma[:r], V[:, :r],
                                   sigma_ref, method)
-        return self._cache, True
+        return self._cache
 
-    def _solve(self, lin, v0):
+    def _start_block(self, P, same_data, wanted):
+        """The last refresh's next block (warm), or ``orth(Z)``, ``Z`` from rng."""
+        k = min(wanted + self.oversampling, P)
+        if same_data and self._block is not None and self._block.shape == (P, k):
+            return self._block
+        return np.linalg.qr(self.rng.standard_normal((P, k)))[0]
+
+    def _track(self, lin, Q, wanted):
+        """Subspace iteration from ``Q``; ``lin.GV`` is ``G Q`` (see Notes)."""
+        GQ, sweeps = lin.GV, 1
+        while True:
+            theta, ritz, residuals, Q_next = _rayleigh_ritz(Q, GQ)
+            converged = bool(np.all(residuals[:wanted] <= self.tol))
+            if converged or sweeps >= self.maxiter:
+                break
+            Q, sweeps = Q_next, sweeps + 1
+            GQ = lin.scale * lin.vjp(lin.jvp(Q))
+        self._block = Q_next
+        extra = {"sweeps": sweeps, "ritz_residuals": residuals[:wanted],
+                 "converged": converged}
+        if not converged:
+            warnings.warn(
+                f"subspace iteration did not reach tol = {self.tol:g} in "
+                f"{sweeps} sweeps (Ritz residuals {residuals[:wanted]}); "
+                "using a Lanczos solve", stacklevel=5)
+            sigma, V, method = self._solve(lin, ritz[:, 0], wanted)
+            return sigma, V, method, extra
+        return np.maximum(theta, 0.0), ritz, "subspace", extra
+
+    def _solve(self, lin, v0, k):
         """Top ``k`` eigenpairs of ``G``, descending: ``(sigma, V, method)``."""
         P = lin.model.n_params
-        k = self.rank + (1 if self.sigma_ref is None else 0)
-        if k > P:
-            raise ValueError(
-                f"rank = {self.rank} needs {k} eigenpairs of G but P = {P}; "
-                "lower rank or give sigma_ref (needed when rank = P)"
-            )
         if k + 1 >= P:
             return (*_dense_top(lin, k), "dense")
 
         if v0 is None:
             g = lin.grad
             v0 = g if np.any(g != 0) else np.ones(P)
+        tol = LANCZOS_TOL if self.eigensolver == "subspace" else self.tol
+        maxiter = None if self.eigensolver == "subspace" else self.maxiter
         try:
             vals, vecs = eigsh(lin.operator(), k=k, which="LA", v0=v0,
-                               tol=self.tol, ncv=self.ncv,
-                               maxiter=self.maxiter)
+                               tol=tol, ncv=self.ncv, maxiter=maxiter)
         except ArpackNoConvergence as err:
             warnings.warn(f"Lanczos did not converge ({err}); using a dense "
-                          f"eigh of G from {P} products", stacklevel=4)
+                          f"eigh of G from {P} products", stacklevel=5)
             return (*_dense_top(lin, k), "dense")
         order = np.argsort(vals)[::-1]
         return np.maximum(vals[order], 0.0), vecs[:, order], "lanczos"
@@ -849,16 +762,6 @@ class LowRankNaturalGradient(_Optimizer):
         return (f"LowRankNaturalGradient(lr={self.lr}, rank={self.rank}, "
                 f"damping={self.damping}, refresh_every={self.refresh_every},"
                 f" sigma_ref={self.sigma_ref})")
-
-
-@dataclass
-class _Block:
-    """The subspace method's next block and the data it belongs to."""
-
-    model: object
-    X: np.ndarray
-    h0: np.ndarray
-    Q: np.ndarray
 
 
 def _rayleigh_ritz(Q, GQ):

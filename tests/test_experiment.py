@@ -35,10 +35,19 @@ def test_config_json_overrides_and_keeps_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [{"dt": 0.0}, {"n_hidden": 0}, {"lr": -1.0},
-                                 {"teacher_gain": 0.9}, {"n_seq": 2.5}])
+                                 {"teacher_gain": 0.9}, {"n_seq": 2.5},
+                                 {"ng_eigensolver": "arnoldi"}])
 def test_config_rejects_bad_values(bad):
     with pytest.raises((TypeError, ValueError)):
         ExperimentConfig.from_dict(bad)
+
+
+def test_config_chooses_the_natural_gradient_eigensolver(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"ng_eigensolver": "subspace"}))
+    cfg = ExperimentConfig.from_json(path)
+    assert cfg.ng_eigensolver == "subspace"
+    assert ExperimentConfig().ng_eigensolver == "lanczos"  # the reference
 
 
 def test_config_rejects_non_object_json(tmp_path):

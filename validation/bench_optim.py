@@ -10,13 +10,15 @@ times, along a short training run, the CPU time (process_time) per step of
   started Lanczos solve at every step (refresh_every=1), with the default
   Lanczos settings and with a small basis / loose tolerance;
 - the same with the eigenpairs refreshed every m steps (amortised);
-- eigensolver="subspace": one block subspace iteration with Rayleigh-Ritz
-  per step, fused with the gradient (one rollout carrying the block's
-  tangents, one reverse sweep carrying loss and block cotangents).
+- eigensolver="subspace" refreshed every m steps: at a refresh the block's
+  G products ride along with the gradient (one rollout, one JVP sweep
+  carrying the block's tangents, one reverse sweep carrying the loss and
+  block cotangents), and more sweeps run only until the Ritz residuals of
+  the pairs used are below tol (default 1e-2).
 
 It also trains the SPEC 8 student at eta = 0.2 for 30 steps with the fresh
-Lanczos and the subspace eigensolvers and reports whether the loss falls
-monotonically, and the final loss.
+Lanczos and the subspace (m = 1) eigensolvers and reports whether the loss
+falls monotonically, the final loss and the subspace sweeps per step.
 
 Target (issue): at most 1.5x the cost of a gradient-descent step. Prints one
 table; ratios are from one run on this machine.
@@ -36,6 +38,9 @@ from sntk_ref.trajectories import loss
 
 #: Cost target of a low-rank step, in gradient-descent steps.
 TARGET_RATIO = 1.5
+
+#: Refresh intervals timed for the fused subspace eigensolver.
+SUBSPACE_EVERY = (1, 2, 3)
 
 def spec8_problem(seed=0):
     """Student, inputs, targets and initial states of SPEC 8 (the package's
@@ -70,12 +75,13 @@ def main():
          lambda: LowRankNaturalGradient(lr, rank=1, ncv=4, tol=1e-3)),
     ]
     for m in (5, 10, 20):
-        runs.append((f"low-rank, refresh_every={m}, ncv=4 tol=1e-3",
+        runs.append((f"low-rank, Lanczos every {m}, ncv=4 tol=1e-3",
                      lambda m=m: LowRankNaturalGradient(
                          lr, rank=1, ncv=4, tol=1e-3, refresh_every=m)))
-    runs.append(("low-rank, fused subspace iteration",
-                 lambda: LowRankNaturalGradient(lr, rank=1,
-                                                eigensolver="subspace")))
+    for m in SUBSPACE_EVERY:
+        runs.append((f"low-rank, fused subspace every {m}",
+                     lambda m=m: LowRankNaturalGradient(
+                         lr, rank=1, eigensolver="subspace", refresh_every=m)))
 
     # repeats interleaved across optimisers, so that load changes on the
     # machine hit all of them alike; the best (least disturbed) run counts
@@ -98,15 +104,13 @@ def main():
             "PASS" if ratio <= TARGET_RATIO else "FAIL")
         print(f"{name:46s} {1e3 * seconds:8.2f} {matvecs:9.1f} "
               f"{ratio:6.2f}  {verdict}")
-    fresh = min(r[1] for r in rows[1:3]) / base
-    passing = [r[0] for r in rows[3:-1] if r[1] / base <= TARGET_RATIO]
-    subspace = rows[-1][1] / base
-    fresh_verdict = "PASS" if fresh <= TARGET_RATIO else "FAIL"
-    amortised = f"PASS for {passing[0]}" if passing else "FAIL"
-    subspace_verdict = "PASS" if subspace <= TARGET_RATIO else "FAIL"
-    print(f"verdict: fresh Lanczos every step {fresh_verdict} "
-          f"(best x{fresh:.2f}); amortised {amortised}; fused subspace "
-          f"{subspace_verdict} (x{subspace:.2f})")
+    for label, group in (("fresh Lanczos", rows[1:3]),
+                         ("amortised Lanczos", rows[3:6]),
+                         ("fused subspace", rows[6:])):
+        best = min(group, key=lambda row: row[1])
+        ratio = best[1] / base
+        print(f"verdict: {label}: best x{ratio:.2f} ({best[0]}) "
+              f"{'PASS' if ratio <= TARGET_RATIO else 'FAIL'}")
 
     # accuracy of the cheap Lanczos settings at the initial student
     tight = LowRankNaturalGradient(lr, rank=1).step(student, X, Y, h0)[1]
@@ -127,18 +131,18 @@ def monotone_check(student, X, Y, h0, lr=0.2, steps=30):
     for name, opt in (("fresh Lanczos", LowRankNaturalGradient(lr, rank=1)),
                       ("fused subspace", LowRankNaturalGradient(
                           lr, rank=1, eigensolver="subspace"))):
-        model, losses, residual = student, [], []
+        model, losses, sweeps = student, [], []
         for _ in range(steps):
             model, info = opt.step(model, X, Y, h0)
             losses.append(info["loss"])
-            residual.append(np.ravel(info.get("ritz_residuals", [np.nan]))[0])
+            sweeps.append(info.get("sweeps", 0))
         final = loss(model, X, Y, h0)
         path = np.append(losses, final)
         rises = np.flatnonzero(np.diff(path) >= 0)
         print(f"  {name:15s} monotone {rises.size == 0!s:5s} "
               f"final loss {final:.4g}; first rise at step "
-              f"{rises[0] if rises.size else '-'}; max sigma_1 Ritz residual "
-              f"{np.nanmax(residual) if name != 'fresh Lanczos' else 0:.2g}")
+              f"{rises[0] if rises.size else '-'}; subspace sweeps per step "
+              f"{np.mean(sweeps):.2f} (max {max(sweeps)})")
         print("    losses:", " ".join(f"{v:.3g}" for v in path))
 
 
