@@ -725,6 +725,7 @@ class LowRankNaturalGradient(_Optimizer):
                 break
             Q, sweeps = Q_next, sweeps + 1
             GQ = lin.scale * lin.vjp(lin.jvp(Q))
+            val.check_result_finite("the Gauss-Newton products G Q", GQ)
         self._block = Q_next
         extra = {"sweeps": sweeps, "ritz_residuals": residuals[:wanted],
                  "converged": converged}
@@ -732,7 +733,7 @@ class LowRankNaturalGradient(_Optimizer):
             warnings.warn(
                 f"subspace iteration did not reach tol = {self.tol:g} in "
                 f"{sweeps} sweeps (Ritz residuals {residuals[:wanted]}); "
-                "using a Lanczos solve", stacklevel=5)
+                "using a Lanczos solve", stacklevel=4)
             sigma, V, method = self._solve(lin, ritz[:, 0], wanted)
             return sigma, V, method, extra
         return np.maximum(theta, 0.0), ritz, "subspace", extra
@@ -753,7 +754,7 @@ class LowRankNaturalGradient(_Optimizer):
                                tol=tol, ncv=self.ncv, maxiter=maxiter)
         except ArpackNoConvergence as err:
             warnings.warn(f"Lanczos did not converge ({err}); using a dense "
-                          f"eigh of G from {P} products", stacklevel=5)
+                          f"eigh of G from {P} products", stacklevel=4)
             return (*_dense_top(lin, k), "dense")
         order = np.argsort(vals)[::-1]
         return np.maximum(vals[order], 0.0), vecs[:, order], "lanczos"
@@ -761,7 +762,8 @@ class LowRankNaturalGradient(_Optimizer):
     def __repr__(self):
         return (f"LowRankNaturalGradient(lr={self.lr}, rank={self.rank}, "
                 f"damping={self.damping}, refresh_every={self.refresh_every},"
-                f" sigma_ref={self.sigma_ref})")
+                f" sigma_ref={self.sigma_ref}, "
+                f"eigensolver={self.eigensolver!r})")
 
 
 def _rayleigh_ritz(Q, GQ):
