@@ -27,6 +27,7 @@ State Jacobians, applied without forming them::
 """
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -196,9 +197,9 @@ class Directions:
     """
 
     n_dirs: int
-    W_T: np.ndarray = None
-    U_T: np.ndarray = None
-    b: np.ndarray = None
+    W_T: Optional[np.ndarray] = None
+    U_T: Optional[np.ndarray] = None
+    b: Optional[np.ndarray] = None
 
 
 def directions(n_dirs, dW=None, dU=None, db=None):

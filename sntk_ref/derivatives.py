@@ -136,8 +136,9 @@ def cotangent_sweep(model, caches, Q, inputs=False, readout=None):
     ``lam_t = q_t + A_t^T lam_{t+1}`` and ``J^T q = sum_t D_{t-1}^T lam_t``
     with the ``C`` cotangents of a sequence side by side, so each step is
     one product per rule. Only the trainable blocks among ``W``, ``U`` and
-    ``b`` are summed. With ``readout`` the cotangents are given on the
-    outputs ``y = M h`` and ``q_t = M^T`` of them is formed step by step.
+    ``b`` are summed. With ``readout`` the cotangents ``r_t`` are given on
+    the outputs ``y = M h``, and the state cotangents ``q_t = M^T r_t`` are
+    formed step by step.
 
     Parameters
     ----------
@@ -204,7 +205,7 @@ def pack_columns(model, blocks, n_cols):
 
 
 # -- reverse mode ------------------------------------------------------------
-def reverse_sweep(model, caches, q):
+def reverse_sweep(model, caches, q, inputs=False):
     """BPTT over cached steps for a state cotangent (SPEC 2.2).
 
     Internal API, no validation (see :func:`vjp`); one copy of
@@ -216,6 +217,8 @@ def reverse_sweep(model, caches, q):
     caches : list of T step caches
         From :func:`sntk_ref.trajectories.rollout`.
     q : ndarray, shape (B, T, N)
+    inputs : bool
+        Also return the cotangent of the inputs.
 
     Returns
     -------
@@ -224,13 +227,13 @@ def reverse_sweep(model, caches, q):
         ``b``, and ``h0`` summed over the batch).
     g_h0 : ndarray, shape (B, N)
         Cotangent of the initial states.
-    g_X : ndarray, shape (B, T, D)
-        Cotangent of the inputs.
+    g_X : ndarray, shape (B, T, D), or None
+        Cotangent of the inputs, when ``inputs``.
     """
     blocks, g_h0, g_X = cotangent_sweep(model, caches, q[:, :, None],
-                                        inputs=True)
+                                        inputs=inputs)
     blocks = {name: block[0] for name, block in blocks.items()}
-    return blocks, g_h0[:, 0], g_X[:, :, 0]
+    return blocks, g_h0[:, 0], None if g_X is None else g_X[:, :, 0]
 
 
 def vjp(model, X, q, h0=None):
@@ -256,7 +259,7 @@ def vjp(model, X, q, h0=None):
     X, h0 = check_inputs(model, X, h0)
     q = val.as_real_array("q", q, shape=X.shape[:2] + (model.n_hidden,))
     _, caches = rollout(model, X, h0)
-    blocks, g_h0, g_X = reverse_sweep(model, caches, q)
+    blocks, g_h0, g_X = reverse_sweep(model, caches, q, inputs=True)
     out = pack_blocks(model, blocks), g_h0, g_X
     val.check_result_finite("vjp: the cotangent J^T q", *out)
     return out
@@ -385,7 +388,7 @@ def state_jacobian(model, X, h0=None, method="rtrl", max_bytes=None):
     method : {"rtrl", "bptt"}
     max_bytes : float, optional
         Memory budget in bytes for ``J`` and the one-step sensitivities
-        ``(B, N, P)``; default :func:`sntk_ref.kernel.default_max_bytes`
+        ``(B, P, N)``; default :func:`sntk_ref.kernel.default_max_bytes`
         (the same rule as the kernel).
 
     Returns
@@ -447,8 +450,8 @@ def readout_cotangent(H, R):
 def readout_tangent(model, H, dH, blocks):
     """``J_y dtheta`` from the state tangent: ``dH C^T + H dC^T + dd``.
 
-    Internal API (also used by :mod:`sntk_ref.optim`). ``dH`` and the
-    blocks may carry ``K`` directions, done at once.
+    Internal API. ``dH`` and the blocks may carry ``K`` directions, done
+    at once.
 
     Parameters
     ----------

@@ -136,7 +136,10 @@ class ExperimentConfig:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.type is str:
+            if f.name == "ng_eigensolver":
+                if not isinstance(value, str):
+                    raise TypeError(
+                        f"{f.name} must be a string, got {value!r}")
                 val.check_choice(f.name, value, EIGENSOLVERS)
             elif f.type is int:
                 minimum = 0 if f.name in ("seed",) else 1

@@ -25,13 +25,14 @@ unchanged when the data set is duplicated.
 - :func:`train` -- the full-batch loop, returning a :class:`TrainRecord`.
 """
 
+import copy
 import logging
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+from scipy.sparse.linalg import ArpackError, LinearOperator, eigsh
 
 from . import _validation as val
 from .cells import matmul_rows
@@ -91,6 +92,10 @@ SUBSPACE_SEED = 0
 #: keeps the SPEC 8 run at ``eta = 0.2`` monotone, like a tight Lanczos
 #: solve (``python validation/bench_optim.py``).
 SUBSPACE_TOL = 1e-2
+
+#: Ritz values below ``RITZ_FLOOR * theta_1`` are zero to the accuracy of the
+#: ``G`` products; their residuals are measured against that floor.
+RITZ_FLOOR = float(np.sqrt(np.finfo(np.float64).eps))
 
 #: Default maximum number of subspace sweeps per refresh; when it is reached
 #: the refresh falls back to a Lanczos solve (with a warning).
@@ -232,8 +237,9 @@ class _Linearisation:
         n_seq, T = X.shape[:2]
         self.model, self.scale = model, 1.0 / (n_seq * T)
         self.H, self.caches = rollout(model, X, h0)
-        R = matmul_rows(self.H, model.C.T) + model.d - Y
-        self.loss = 0.5 * self.scale * float(np.sum(R * R))
+        with np.errstate(over="ignore", invalid="ignore"):
+            R = matmul_rows(self.H, model.C.T) + model.d - Y
+            self.loss = 0.5 * self.scale * float(np.sum(R * R))
 
         # output cotangents (B, T, K + 1, O): the residual, then J_y v_k
         K = 0 if V is None else V.shape[1]
@@ -248,19 +254,23 @@ class _Linearisation:
                                 columns)
         self.calls = 0
 
+    # (overflow inside a sweep is reported by the callers' finiteness
+    # checks as a FloatingPointError, not as a RuntimeWarning first)
     def jvp(self, V):
         """``J_y V``, shape (B, T, K, O), for ``V (P, K)``."""
         dirs = {name: np.moveaxis(block, -1, 0)
                 for name, block in self.model.split(V).items()}
-        dY = tangent_sweep(self.model, self.caches, dirs, V.shape[1],
-                           readout=self.model.C)
-        return readout_block_tangent(self.H, dY, dirs)
+        with np.errstate(over="ignore", invalid="ignore"):
+            dY = tangent_sweep(self.model, self.caches, dirs, V.shape[1],
+                               readout=self.model.C)
+            return readout_block_tangent(self.H, dY, dirs)
 
     def vjp(self, R):
         """``J_y^T R``, shape (P, C), for ``R (B, T, C, O)``."""
-        blocks = cotangent_sweep(self.model, self.caches, R,
-                                 readout=self.model.C)[0]
-        blocks.update(readout_cotangent(self.H, R))
+        with np.errstate(over="ignore", invalid="ignore"):
+            blocks = cotangent_sweep(self.model, self.caches, R,
+                                     readout=self.model.C)[0]
+            blocks.update(readout_cotangent(self.H, R))
         return pack_columns(self.model, blocks, R.shape[2])
 
     def gauss_newton(self, v):
@@ -517,7 +527,8 @@ class LowRankNaturalGradient(_Optimizer):
         ``r >= 1``; 1 near a real codimension-one bifurcation, 2 near Hopf.
     damping : float
         ``lam >= 0`` in the units of ``G``. A direction with
-        ``sigma_i + lam = 0`` (zero curvature, no damping) is left out of the
+        ``sigma_i + lam`` zero to round-off (at most ``LSTSQ_RCOND * P``
+        times the largest: zero curvature, no damping) is left out of the
         step: there ``g`` has no component, as ``g = J_y^T r / (B T)`` lies in
         the range of ``G``.
     refresh_every : int
@@ -527,8 +538,9 @@ class LowRankNaturalGradient(_Optimizer):
         ``sigma_ref > 0``; ``None`` for ``sigma_{r+1}`` (then ``r < P``).
     tol : float, optional
         Accuracy of a refresh: the Lanczos relative tolerance (default
-        :data:`LANCZOS_TOL`), or for "subspace" the largest relative Ritz
-        residual accepted (default :data:`SUBSPACE_TOL`).
+        :data:`LANCZOS_TOL`; 0 means machine precision), or for "subspace"
+        the largest relative Ritz residual accepted (``> 0``, default
+        :data:`SUBSPACE_TOL`).
     ncv : int, optional
         Lanczos basis size (``eigsh``'s default when None).
     maxiter : int, optional
@@ -576,8 +588,10 @@ class LowRankNaturalGradient(_Optimizer):
     carrying the loss cotangent and the ``k`` cotangents ``J_y Q``), then
     Rayleigh-Ritz: the eigenpairs ``(theta_i, s_i)`` of ``Q^T G Q`` give
     Ritz pairs ``(theta_i, Q s_i)``, with relative residuals ``|G y_i -
-    theta_i y_i| / theta_i``. While a residual of the pairs used (the top
-    ``r``, and the next one when it gives ``sigma_ref``) exceeds ``tol``,
+    theta_i y_i| / theta_i`` (against ``RITZ_FLOOR theta_1`` for Ritz
+    values below that, so that a zero eigenvalue converges too). While a
+    residual of the pairs used (the top ``r``, and the next one when it
+    gives ``sigma_ref``) exceeds ``tol``,
     the block becomes ``orth(G Q S)`` (one sweep of subspace iteration,
     each pair's error shrinking by about ``sigma_{k+1} / sigma_i``) and
     ``G Q`` is recomputed on the same rollout. After ``maxiter`` sweeps
@@ -614,7 +628,7 @@ class LowRankNaturalGradient(_Optimizer):
         subspace = self.eigensolver == "subspace"
         default_tol = SUBSPACE_TOL if subspace else LANCZOS_TOL
         self.tol = default_tol if tol is None else val.check_scalar(
-            "tol", tol, 0.0)
+            "tol", tol, 0.0, low_open=subspace)
         self.ncv = None if ncv is None else val.check_positive_int("ncv", ncv)
         if maxiter is None and subspace:
             maxiter = SUBSPACE_MAXITER
@@ -624,12 +638,16 @@ class LowRankNaturalGradient(_Optimizer):
                                                    oversampling, minimum=0)
         self.rng = np.random.default_rng(SUBSPACE_SEED) if rng is None else (
             val.check_rng(rng))
+        self._rng_start = copy.deepcopy(self.rng.bit_generator.state)
         self.reset()
 
     def reset(self):
-        """Forget the cached eigenpairs (and the subspace block)."""
+        """Forget the cached eigenpairs and the subspace block, and rewind
+        ``rng`` to its state at construction: the next steps are those of
+        a new optimiser."""
         self._cache = None
         self._block = None
+        self.rng.bit_generator.state = copy.deepcopy(self._rng_start)
 
     @property
     def eigenpairs(self):
@@ -674,10 +692,17 @@ class LowRankNaturalGradient(_Optimizer):
         return wanted
 
     def _update(self, g, cache):
-        """``dtheta``: scale each amplified direction by sigma_ref/(sigma+lam)."""
+        """``dtheta``: scale each amplified direction by sigma_ref/(sigma+lam).
+
+        ``sigma_i + lam`` at or below ``LSTSQ_RCOND * P`` times the largest
+        is zero to round-off (the rule of :func:`damped_solve`): that
+        direction is left out, not divided by round-off.
+        """
         denom = cache.sigma + self.damping
-        safe = np.where(denom > 0, denom, 1.0)
-        factor = np.where(denom > 0, cache.sigma_ref / safe, 0.0)
+        keep = denom > LSTSQ_RCOND * g.size * max(float(denom.max()), 0.0)
+        keep &= denom > 0
+        safe = np.where(keep, denom, 1.0)
+        factor = np.where(keep, cache.sigma_ref / safe, 0.0)
         return -self.lr * (g + cache.V @ ((factor - 1.0) * (cache.V.T @ g)))
 
     def _reusable(self, model, X, h0):
@@ -730,10 +755,12 @@ class LowRankNaturalGradient(_Optimizer):
         extra = {"sweeps": sweeps, "ritz_residuals": residuals[:wanted],
                  "converged": converged}
         if not converged:
+            worst = int(np.argmax(residuals[:wanted]))
             warnings.warn(
                 f"subspace iteration did not reach tol = {self.tol:g} in "
-                f"{sweeps} sweeps (Ritz residuals {residuals[:wanted]}); "
-                "using a Lanczos solve", stacklevel=4)
+                f"{sweeps} sweeps (largest Ritz residual "
+                f"{residuals[worst]:.3g}, pair {worst + 1}); using a Lanczos "
+                "solve", stacklevel=4)
             sigma, V, method = self._solve(lin, ritz[:, 0], wanted)
             return sigma, V, method, extra
         return np.maximum(theta, 0.0), ritz, "subspace", extra
@@ -752,8 +779,8 @@ class LowRankNaturalGradient(_Optimizer):
         try:
             vals, vecs = eigsh(lin.operator(), k=k, which="LA", v0=v0,
                                tol=tol, ncv=self.ncv, maxiter=maxiter)
-        except ArpackNoConvergence as err:
-            warnings.warn(f"Lanczos did not converge ({err}); using a dense "
+        except ArpackError as err:  # no convergence, or a Krylov breakdown
+            warnings.warn(f"Lanczos failed ({err}); using a dense "
                           f"eigh of G from {P} products", stacklevel=4)
             return (*_dense_top(lin, k), "dense")
         order = np.argsort(vals)[::-1]
@@ -771,17 +798,20 @@ def _rayleigh_ritz(Q, GQ):
 
     ``Q (P, k)`` orthonormal, ``GQ = G Q``. Returns the Ritz values
     ``theta (k,)`` descending, the Ritz vectors ``Q S (P, k)``, their
-    relative residuals ``|G y - theta y| / theta (k,)`` (``inf`` where
-    ``theta <= 0`` and the residual is not 0) and the next block
-    ``orth(G Q S)`` from a QR factorisation (one power step).
+    residuals ``|G y_i - theta_i y_i| / max(theta_i, RITZ_FLOOR theta_1)``
+    (``(k,)``; 0 when ``G Q = 0``) and the next block ``orth(G Q S)`` from
+    a QR factorisation (one power step). The floor makes a zero eigenvalue
+    of a singular ``G`` -- computed as round-off of either sign --
+    converge like any other instead of dividing by round-off.
     """
     theta, S = np.linalg.eigh(0.5 * (Q.T @ GQ + GQ.T @ Q))
     theta, S = theta[::-1], S[:, ::-1]
     ritz, G_ritz = Q @ S, GQ @ S
     residual = np.linalg.norm(G_ritz - ritz * theta, axis=0)
-    positive = theta > 0
-    relative = np.where(positive, residual / np.where(positive, theta, 1.0),
-                        np.where(residual > 0, np.inf, 0.0))
+    floor = RITZ_FLOOR * max(theta[0], 0.0)
+    scale = np.maximum(theta, floor)
+    relative = np.divide(residual, scale, out=np.zeros_like(residual),
+                         where=scale > 0)
     return theta, ritz, relative, np.linalg.qr(G_ritz)[0]
 
 

@@ -48,6 +48,8 @@ def test_config_chooses_the_natural_gradient_eigensolver(tmp_path):
     cfg = ExperimentConfig.from_json(path)
     assert cfg.ng_eigensolver == "subspace"
     assert ExperimentConfig().ng_eigensolver == "lanczos"  # the reference
+    with pytest.raises(TypeError, match="ng_eigensolver"):
+        ExperimentConfig(ng_eigensolver=1)
 
 
 def test_config_rejects_non_object_json(tmp_path):
@@ -198,3 +200,25 @@ def test_gd_vs_ng_legend_explains_the_dotted_lines():
     assert any("natural gradient" in t and "decreases at every step" in t
                for t in texts)
     assert "dotted" not in top.get_title()
+
+
+def test_comparison_with_the_subspace_eigensolver_matches_lanczos():
+    # the two refresh methods of the rank-one natural gradient are checked
+    # against each other: same loss path to the subspace tolerance's effect
+    import time
+
+    from sntk_ref.experiment import _compare
+
+    runs = {}
+    for solver in ("lanczos", "subspace"):
+        config = ExperimentConfig.quick(ng_eigensolver=solver,
+                                        compare_steps=8)
+        data = build_student_teacher(config)
+        runs[solver] = _compare(config, data, None, time.perf_counter())
+    assert "eigensolver='subspace'" in runs["subspace"]["ng"]["optimizer"]
+    lanczos = np.array(runs["lanczos"]["ng"]["loss"])
+    subspace = np.array(runs["subspace"]["ng"]["loss"])
+    assert lanczos.shape == subspace.shape == (9,)
+    assert np.max(np.abs(subspace - lanczos) / lanczos) < 1e-2
+    assert np.array_equal(runs["lanczos"]["gd"]["loss"],
+                          runs["subspace"]["gd"]["loss"])

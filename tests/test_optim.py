@@ -6,8 +6,10 @@ package's derivatives), closed forms, and the scalar pitchfork of SPEC 5.
 """
 
 import logging
+import warnings
 
 import autograd.numpy as anp
+
 import numpy as np
 import pytest
 from autograd import jacobian
@@ -357,15 +359,68 @@ def test_subspace_same_seed_same_bits():
         return out
 
     first, second = run(None), run(np.random.default_rng(0))
+    # reset() forgets everything, the generator's draws included
+    opt = LowRankNaturalGradient(lr=0.1, rank=1, eigensolver="subspace")
+    opt.step(model, X, Y)
+    opt.reset()
+    again = opt.step(model, X, Y)[0].theta
+    assert np.array_equal(again, first[0][0])
     for a, b in zip(first, second):
         assert all(np.array_equal(x, y) for x, y in zip(a, b))
     other = run(np.random.default_rng(1))
     assert not np.array_equal(first[0][0], other[0][0])
 
 
+@pytest.mark.parametrize("eigensolver", ["lanczos", "subspace"])
+def test_low_rank_on_a_singular_G(eigensolver):
+    # P = 16 > B T O = 3: G is singular. rank = P, sigma_ref = 1, no
+    # damping is the pseudo-inverse step; the subspace refresh (k = P) is
+    # exact after one sweep, its zero Ritz values included
+    model, X, Y = _problem(21, cell="euler", n=4, n_out=1, B=1, T=3,
+                           trainable=("W",))
+    G, g, _, _ = _dense(model, X, Y)
+    P = model.n_params
+    want = -0.5 * np.linalg.pinv(G, rcond=1e-10, hermitian=True) @ g
+    opt = LowRankNaturalGradient(lr=0.5, rank=P, sigma_ref=1.0, damping=0.0,
+                                 eigensolver=eigensolver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new, info = opt.step(model, X, Y)
+    assert _rel(new.theta - model.theta, want) < 1e-8
+    if eigensolver == "subspace":
+        assert info["sweeps"] == 1 and info["converged"]
+    # rank 1 with sigma_2 = 0 (B T O = 1): the subspace refresh converges
+    # without a fallback (Lanczos breaks down there and falls back to dense)
+    model, X, Y = _problem(22, cell="euler", n=4, n_out=1, B=1, T=1,
+                           trainable=("W",))
+    G = _dense(model, X, Y)[0]
+    opt = LowRankNaturalGradient(lr=0.5, rank=1, eigensolver=eigensolver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error" if eigensolver == "subspace" else
+                              "ignore")
+        info = opt.step(model, X, Y)[1]
+    top = np.linalg.eigvalsh(G)[-1]
+    assert abs(info["eigenvalues"][0] - top) <= 1e-8 * top
+    assert abs(info["sigma_ref"]) <= 1e-8 * top
+
+
+def test_lanczos_on_G_zero_falls_back_to_dense():
+    # C = 0: the outputs do not depend on W, G = 0 and g = 0
+    model, X, Y = _problem(23, cell="euler", n=4, n_out=1, B=2, T=3,
+                           trainable=("W",))
+    model = model.replace(C=np.zeros_like(model.C))
+    opt = LowRankNaturalGradient(lr=0.5, rank=1)
+    with pytest.warns(UserWarning, match="Lanczos failed"):
+        new, info = opt.step(model, X, Y)
+    assert info["eigen_method"] == "dense"
+    assert np.array_equal(new.theta, model.theta)
+
+
 def test_subspace_validates():
     with pytest.raises(ValueError, match="tol"):
         LowRankNaturalGradient(lr=0.1, eigensolver="subspace", tol=-1.0)
+    with pytest.raises(ValueError, match="tol"):
+        LowRankNaturalGradient(lr=0.1, eigensolver="subspace", tol=0.0)
     with pytest.raises(ValueError, match="maxiter"):
         LowRankNaturalGradient(lr=0.1, eigensolver="subspace", maxiter=0)
     with pytest.raises(ValueError, match="eigensolver"):
