@@ -274,11 +274,16 @@ class _Linearisation:
         return pack_columns(self.model, blocks, R.shape[2])
 
     def gauss_newton(self, v):
-        """``G v = J_y^T (J_y v) / (B T)``, one JVP and one VJP."""
-        self.calls += 1
-        Gv = self.scale * self.vjp(self.jvp(np.reshape(v, (-1, 1))))[:, 0]
-        val.check_result_finite("the Gauss-Newton product G v", Gv)
-        return Gv
+        """``G v = J_y^T (J_y v) / (B T)``, one JVP and one VJP sweep.
+
+        ``v (P,)`` gives ``(P,)``; a block ``V (P, K)`` gives ``(P, K)``
+        from one sweep pair. ``calls`` counts the columns.
+        """
+        V = np.reshape(v, (np.shape(v)[0], -1))
+        self.calls += V.shape[1]
+        GV = self.scale * self.vjp(self.jvp(V))
+        val.check_result_finite("the Gauss-Newton products G v", GV)
+        return GV.reshape(np.shape(v))
 
     def operator(self):
         """``G`` as a ``scipy.sparse.linalg.LinearOperator``."""
@@ -673,7 +678,7 @@ class LowRankNaturalGradient(_Optimizer):
             cache = self._store(model, X, h0, sigma, V, method)
 
         dtheta = self._update(lin.grad, cache)
-        matvecs = lin.calls + lin.GV.shape[1] * extra.get("sweeps", 0)
+        matvecs = lin.calls + lin.GV.shape[1]  # later products + fused ones
         info = {"loss": lin.loss, "grad_norm": float(np.linalg.norm(lin.grad)),
                 "step_norm": float(np.linalg.norm(dtheta)),
                 "eigenvalues": cache.sigma.copy(),
@@ -749,8 +754,7 @@ class LowRankNaturalGradient(_Optimizer):
             if converged or sweeps >= self.maxiter:
                 break
             Q, sweeps = Q_next, sweeps + 1
-            GQ = lin.scale * lin.vjp(lin.jvp(Q))
-            val.check_result_finite("the Gauss-Newton products G Q", GQ)
+            GQ = lin.gauss_newton(Q)
         self._block = Q_next
         extra = {"sweeps": sweeps, "ritz_residuals": residuals[:wanted],
                  "converged": converged}
